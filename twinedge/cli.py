@@ -1,0 +1,23 @@
+"""The `twinedge` console command: mounts each area's command group."""
+
+from __future__ import annotations
+
+import click
+
+from aas_models.cli import aas_group
+from twinedge import __version__
+from twinedge.demo import demo
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="twinedge")
+def cli() -> None:
+    """TwinEdge: shop-floor data into Asset Administration Shell digital twins."""
+
+
+cli.add_command(aas_group)
+cli.add_command(demo)
+
+
+def main() -> None:
+    cli()
