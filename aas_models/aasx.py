@@ -173,7 +173,8 @@ def _rels_xml(rels: list[tuple[str, str]]) -> bytes:
     root = ElementTree.Element("Relationships", xmlns=_RELS_NS)
     for i, (rel_type, target) in enumerate(rels):
         ElementTree.SubElement(root, "Relationship", Type=rel_type, Target=target, Id=f"r{i}")
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    data: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data
 
 
 def _content_types_xml(overrides: list[tuple[str, str]]) -> bytes:
@@ -182,4 +183,5 @@ def _content_types_xml(overrides: list[tuple[str, str]]) -> bytes:
                            ContentType="application/vnd.openxmlformats-package.relationships+xml")
     for part, content_type in overrides:
         ElementTree.SubElement(root, "Override", PartName=part, ContentType=content_type)
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    data: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data

@@ -41,7 +41,7 @@ def validate_package(package: AasPackage, name: str) -> list[Problem]:
     problems = [*_constraint_problems(environment, jsonable, name), *lint(jsonable, name)]
     if len(problems) > MAX_PROBLEMS:
         rest = len(problems) - MAX_PROBLEMS
-        problems = problems[:MAX_PROBLEMS] + [Problem(name, "", "too-many", f"{rest} more problems not shown")]
+        problems = [*problems[:MAX_PROBLEMS], Problem(name, "", "too-many", f"{rest} more problems not shown")]
     return problems
 
 

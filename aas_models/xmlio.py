@@ -50,7 +50,7 @@ def _skeleton(path_segments: Any) -> tuple[dict[str, Any], list[str | int]]:
     pending: str | None = None
     for seg in list(path_segments)[1:]:  # the first is <environment> itself
         if isinstance(seg, xmlization.IndexSegment):
-            element = seg.element
+            element: Any = seg.element
             item: dict[str, Any] = {"modelType": _local(element.tag)[:1].upper() + _local(element.tag)[1:]}
             for child in element:
                 if _local(child.tag) in ("idShort", "id") and child.text:
