@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
 from aas_core3 import types as aas
 
 from aas_models.equipment import SPECS_DIR, load_spec
