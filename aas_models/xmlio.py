@@ -10,19 +10,27 @@ from aas_core3 import types as aas
 from aas_core3 import xmlization
 
 from aas_models.errors import AasFileError, Problem
+from aas_models.gcpause import gc_paused
 from aas_models.location import describe
 
 _DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
+_NS_3_0 = b'"https://admin-shell.io/aas/3/0"'
+_NS_3_1 = b'"https://admin-shell.io/aas/3/1"'
 
 
 def parse_xml(data: bytes, name: str) -> aas.Environment:
     if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data[:65536]:
         raise AasFileError([Problem(name, "", "xml-doctype",
                                     "DTDs and entity declarations are not allowed in AAS XML; remove them")])
+    if _NS_3_1 in data[:4096]:
+        # Metamodel 3.1 writers (basyx-python-sdk 2.x) use the 3.1 namespace for 3.0 content; read it
+        # as 3.0, and let any 3.1-only construct fail at its element below.
+        data = data.replace(_NS_3_1, _NS_3_0)
     try:
-        return xmlization.environment_from_iterparse(
-            ElementTree.iterparse(io.BytesIO(data), events=["start", "end"])
-        )
+        with gc_paused():
+            return xmlization.environment_from_iterparse(
+                ElementTree.iterparse(io.BytesIO(data), events=["start", "end"])
+            )
     except ElementTree.ParseError as exc:
         line, column = exc.position
         raise AasFileError(

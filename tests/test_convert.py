@@ -103,3 +103,24 @@ def test_unreferenced_parts_of_foreign_packages_are_kept(idta_templates: list[Pa
 def test_unknown_target_extension_is_refused(idta_templates: list[Path], tmp_path: Path, target: str) -> None:
     code, output = run("aas", "convert", str(idta_templates[0]), str(tmp_path / target))
     assert code == 1 and "use .json, .xml or .aasx" in output
+
+
+def test_reads_what_basyx_writes_in_3_1(tmp_path: Path) -> None:
+    """basyx-python-sdk 2.x writes metamodel 3.1 (XML namespace .../3/1); 3.0 content in it reads."""
+    from basyx.aas.adapter.json import read_aas_json_file
+    from basyx.aas.adapter.xml import write_aas_xml_file
+
+    from aas_models.equipment import SPECS_DIR, load_spec
+    from aas_models.jsonio import dump_json
+    from aas_models.twin import build_twin
+
+    twin = dump_json(build_twin(load_spec(SPECS_DIR / "hydraulic-press.yaml"), "press-09"))
+    store = read_aas_json_file(io.StringIO(twin.decode()), failsafe=False)
+    written = tmp_path / "basyx.xml"
+    with written.open("wb") as stream:
+        write_aas_xml_file(stream, store)
+    assert b"https://admin-shell.io/aas/3/1" in written.read_bytes()
+    code, output = run("aas", "convert", str(written), str(tmp_path / "back.json"))
+    assert code == 0, output
+    ids = {sm["id"] for sm in json.loads(twin)["submodels"]}
+    assert {sm["id"] for sm in json.loads((tmp_path / "back.json").read_bytes())["submodels"]} == ids
