@@ -1,0 +1,74 @@
+"""The FastAPI application: AAS Part 2 API 3.0 at /api/v3.0 (and the same paths at /api/v3.1)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from twin_server import errors
+from twin_server.auth import Authenticator
+from twin_server.config import ServerConfig
+from twin_server.limits import BodyLimit
+from twin_server.loader import load_files
+from twin_server.repository import Notify, Repository
+from twin_server.routes import concepts, service, shells, submodels
+from twin_server.routes.common import Parts
+from twin_server.storage.base import Storage
+
+log = logging.getLogger(__name__)
+PREFIXES = ("/api/v3.0", "/api/v3.1")
+
+
+def make_storage(config: ServerConfig) -> Storage:
+    if config.db:
+        from twin_server.storage.postgres import PostgresStorage
+
+        return PostgresStorage(config.db)
+    from twin_server.storage.sqlite import SqliteStorage
+
+    return SqliteStorage(config.data_dir / "twins.db", durability=config.durability)
+
+
+def create_app(config: ServerConfig, *, storage: Storage | None = None, environ: Mapping[str, str] | None = None,
+               config_dir: Path | None = None, notify: Notify | None = None) -> FastAPI:
+    store = storage or make_storage(config)
+    auth = Authenticator.from_config(config.auth, os.environ if environ is None else environ, base_dir=config_dir)
+    repo = Repository(store, notify)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await store.open()
+        try:
+            if config.load:
+                await load_files(repo, config.load)
+            yield
+        finally:
+            await store.close()
+
+    app = FastAPI(title="TwinEdge twin server", version="3.0", lifespan=lifespan, docs_url=None,
+                  redoc_url=None, openapi_url=f"{PREFIXES[0]}/openapi.json")
+    app.state.parts = Parts(repo=repo, auth=auth)
+    errors.install(app)
+    for prefix in PREFIXES:
+        app.include_router(shells.router, prefix=prefix)
+        app.include_router(submodels.repository, prefix=prefix)
+        app.include_router(submodels.submodel_interface("/submodels/{submodel_id}", submodels.direct_target),
+                           prefix=prefix)
+        app.include_router(
+            submodels.submodel_interface("/shells/{aas_id}/submodels/{submodel_id}", submodels.shell_target),
+            prefix=prefix)
+        app.include_router(concepts.router, prefix=prefix)
+        app.include_router(service.router, prefix=prefix)
+        app.include_router(service.scoped("/shells/{aas_id}", service.shell_scope), prefix=prefix)
+        app.include_router(service.scoped("/submodels/{submodel_id}", service.submodel_scope), prefix=prefix)
+    if config.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["*"],
+                           allow_headers=["*"])
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    return app

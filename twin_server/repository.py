@@ -1,0 +1,200 @@
+"""The AAS repositories over one Storage: validation on write, index fields, element operations.
+
+Documents are kept as canonical JSON bytes. Reads of whole identifiables return those bytes
+untouched; element reads parse the one submodel they need. Every change goes through
+`Storage.update`, so it is atomic, and is announced to `notify` once it is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+
+from twin_server import validate
+from twin_server.errors import ApiError, bad_request, not_found
+from twin_server.idshort_path import Located, Token, ensure_children, locate
+from twin_server.storage.base import Conflict, Filter, Index, Kind, NotFound, Page, Storage
+
+T = TypeVar("T")
+
+#: (event type, kind, identifiable id, idShortPath or None, value or None)
+Notify = Callable[[str, Kind, str, str | None, Any], None]
+
+_LABEL = {Kind.SHELL: "shell", Kind.SUBMODEL: "submodel", Kind.CONCEPT_DESCRIPTION: "concept description"}
+
+
+def _first_key(reference: Any) -> str | None:
+    if isinstance(reference, dict):
+        keys = reference.get("keys") or []
+        if keys and isinstance(keys[0], dict):
+            value = keys[0].get("value")
+            return value if isinstance(value, str) else None
+    return None
+
+
+def index_of(kind: Kind, doc: dict[str, Any]) -> Index:
+    if kind == Kind.SHELL:
+        info = doc.get("assetInformation", {})
+        pairs = [("globalAssetId", info["globalAssetId"])] if "globalAssetId" in info else []
+        pairs += [(s["name"], s["value"]) for s in info.get("specificAssetIds", [])]
+        return Index(id_short=doc.get("idShort"), asset_ids=tuple(pairs))
+    if kind == Kind.SUBMODEL:
+        return Index(id_short=doc.get("idShort"), semantic_id=_first_key(doc.get("semanticId")))
+    refs = [("isCaseOf", v) for v in map(_first_key, doc.get("isCaseOf", [])) if v]
+    refs += [("dataSpecificationRef", v) for v in
+             (_first_key(e.get("dataSpecification")) for e in doc.get("embeddedDataSpecifications", [])) if v]
+    return Index(id_short=doc.get("idShort"), refs=tuple(refs))
+
+
+def dumps(doc: Any) -> bytes:
+    return orjson.dumps(doc)
+
+
+@dataclass
+class Repository:
+    storage: Storage
+    notify: Notify | None = None
+
+    def _emit(self, event: str, kind: Kind, ident: str, path: str | None = None, value: Any = None) -> None:
+        if self.notify is not None:
+            self.notify(event, kind, ident, path, value)
+
+    # Identifiables --------------------------------------------------------------------------
+
+    async def page(self, kind: Kind, flt: Filter, limit: int, cursor: str | None) -> Page:
+        if limit < 1:
+            raise bad_request("limit must be at least 1")
+        try:
+            return await self.storage.page(kind, flt, limit, cursor)
+        except ValueError as exc:
+            raise bad_request(f"cursor: {exc}") from None
+
+    async def get_bytes(self, kind: Kind, ident: str) -> bytes:
+        body = await self.storage.get(kind, ident)
+        if body is None:
+            raise not_found(f"{_LABEL.get(kind, kind)} {ident!r}")
+        return body
+
+    async def get(self, kind: Kind, ident: str) -> dict[str, Any]:
+        doc = orjson.loads(await self.get_bytes(kind, ident))
+        assert isinstance(doc, dict)
+        return doc
+
+    async def create(self, kind: Kind, body: bytes) -> dict[str, Any]:
+        doc = validate.canonical(kind, validate.parse_json(body))
+        try:
+            await self.storage.create(kind, doc["id"], dumps(doc), index_of(kind, doc))
+        except Conflict:
+            raise ApiError(409, f"a {_LABEL[kind]} with id {doc['id']!r} exists already") from None
+        self._emit("created", kind, doc["id"])
+        return doc
+
+    async def replace(self, kind: Kind, ident: str, body: bytes) -> dict[str, Any]:
+        doc = validate.canonical(kind, validate.parse_json(body))
+        if doc["id"] != ident:
+            raise bad_request(f"the body's id {doc['id']!r} differs from the id in the path {ident!r}")
+        stored = dumps(doc)
+        try:
+            await self.storage.update(kind, ident, lambda _old: (stored, index_of(kind, doc)))
+        except NotFound:
+            raise not_found(f"{_LABEL[kind]} {ident!r}") from None
+        self._emit("updated", kind, ident)
+        return doc
+
+    async def delete(self, kind: Kind, ident: str) -> None:
+        try:
+            await self.storage.delete(kind, ident)
+        except NotFound:
+            raise not_found(f"{_LABEL[kind]} {ident!r}") from None
+        self._emit("deleted", kind, ident)
+
+    async def modify(self, kind: Kind, ident: str, change: Callable[[dict[str, Any]], T]) -> tuple[T, dict[str, Any]]:
+        """Run `change` on the parsed document and store the result, atomically.
+
+        `change` mutates the document in place and validates what it touched (raising ApiError
+        leaves the stored document unchanged).
+        """
+        result: list[T] = []
+        after: list[dict[str, Any]] = []
+
+        def apply(old: bytes) -> tuple[bytes, Index]:
+            doc = orjson.loads(old)
+            result.append(change(doc))
+            after.append(doc)
+            return dumps(doc), index_of(kind, doc)
+
+        try:
+            await self.storage.update(kind, ident, apply)
+        except NotFound:
+            raise not_found(f"{_LABEL[kind]} {ident!r}") from None
+        return result[0], after[0]
+
+    # Submodel elements ----------------------------------------------------------------------
+
+    async def element(self, submodel_id: str, tokens: list[Token], path: str) -> tuple[dict[str, Any], Located]:
+        submodel = await self.get(Kind.SUBMODEL, submodel_id)
+        return submodel, locate(submodel, tokens, path)
+
+    async def add_element(self, submodel_id: str, tokens: list[Token] | None, path: str, body: bytes) \
+            -> dict[str, Any]:
+        element = validate.canonical("element", validate.parse_json(body))
+
+        def change(submodel: dict[str, Any]) -> None:
+            parent = locate(submodel, tokens, path).element if tokens else submodel
+            items = ensure_children(parent, path)
+            if parent.get("modelType") == "SubmodelElementList":
+                _check_list_item(parent, element)
+            elif any(item.get("idShort") == element.get("idShort") for item in items):
+                raise ApiError(409, f"an element {element.get('idShort')!r} exists already in "
+                                    f"{path or 'the submodel'}")
+            elif "idShort" not in element:
+                raise bad_request("an element outside a SubmodelElementList needs an idShort")
+            items.append(element)
+
+        await self.modify(Kind.SUBMODEL, submodel_id, change)
+        self._emit("created", Kind.SUBMODEL, submodel_id, _child_path(path, element))
+        return element
+
+    async def replace_element(self, submodel_id: str, tokens: list[Token], path: str, body: bytes) \
+            -> dict[str, Any]:
+        element = validate.canonical("element", validate.parse_json(body))
+
+        def change(submodel: dict[str, Any]) -> None:
+            found = locate(submodel, tokens, path)
+            items = ensure_children(found.parent, path)
+            if found.parent.get("modelType") == "SubmodelElementList":
+                _check_list_item(found.parent, element)
+            elif element.get("idShort") != found.element.get("idShort"):
+                raise bad_request(f"the body's idShort {element.get('idShort')!r} differs from the path {path!r}")
+            items[found.index] = element
+
+        await self.modify(Kind.SUBMODEL, submodel_id, change)
+        self._emit("updated", Kind.SUBMODEL, submodel_id, path)
+        return element
+
+    async def delete_element(self, submodel_id: str, tokens: list[Token], path: str) -> None:
+        def change(submodel: dict[str, Any]) -> None:
+            found = locate(submodel, tokens, path)
+            del ensure_children(found.parent, path)[found.index]
+
+        await self.modify(Kind.SUBMODEL, submodel_id, change)
+        self._emit("deleted", Kind.SUBMODEL, submodel_id, path)
+
+
+def _child_path(parent_path: str, element: dict[str, Any]) -> str:
+    id_short = element.get("idShort", "")
+    return f"{parent_path}.{id_short}" if parent_path else id_short
+
+
+def _check_list_item(lst: dict[str, Any], element: dict[str, Any]) -> None:
+    if "idShort" in element:
+        raise bad_request("items of a SubmodelElementList have no idShort (AASd-120)")
+    expected = lst.get("typeValueListElement")
+    if expected and element.get("modelType") != expected and expected != "SubmodelElement":
+        raise bad_request(f"this list holds {expected} items, not {element.get('modelType')}")
+    value_type = lst.get("valueTypeListElement")
+    if value_type and element.get("valueType", value_type) != value_type:
+        raise bad_request(f"this list holds {value_type} values, not {element.get('valueType')}")

@@ -1,0 +1,1 @@
+"""HTTP routes of the AAS Part 2 API, one module per interface."""

@@ -1,0 +1,1 @@
+"""Storage backends of the twin server: one interface (`base`), one module per backend."""
