@@ -6,7 +6,8 @@ from typing import Any
 
 from twin_server.idshort_path import CHILDREN, Token, render, walk
 
-#: Attributes that carry an element's value; $metadata leaves them out.
+#: Attributes that carry an element's value; $metadata leaves them out (but keeps what the metamodel
+#: requires, such as a relationship's first and second). Operation and Capability have no $metadata.
 _VALUE_KEYS = {
     "Property": ("value", "valueId"),
     "MultiLanguageProperty": ("value", "valueId"),
@@ -14,14 +15,18 @@ _VALUE_KEYS = {
     "File": ("value",),
     "Blob": ("value",),
     "ReferenceElement": ("value",),
-    "RelationshipElement": ("first", "second"),
-    "AnnotatedRelationshipElement": ("first", "second", "annotations"),
+    "RelationshipElement": (),
+    "AnnotatedRelationshipElement": ("annotations",),
     "SubmodelElementCollection": ("value",),
     "SubmodelElementList": ("value",),
-    "Entity": ("statements", "globalAssetId", "specificAssetIds"),
-    "BasicEventElement": ("observed",),
+    "Entity": ("statements",),
+    "BasicEventElement": (),
     "Submodel": ("submodelElements",),
 }
+
+
+def has_metadata(node: dict[str, Any]) -> bool:
+    return node.get("modelType", "Submodel") in _VALUE_KEYS
 
 
 def metadata(node: dict[str, Any]) -> dict[str, Any]:

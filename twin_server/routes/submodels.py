@@ -272,6 +272,8 @@ def submodel_interface(prefix: str, target: SubmodelTarget) -> APIRouter:
     @router.get("/submodel-elements/{path}/$metadata")
     async def get_element_metadata(request: Request, _p: Reader, ident: Target, path: str) -> Response:
         _doc, found = await parts(request).repo.element(ident, _path_tokens(path), path)
+        if not views.has_metadata(found.element):
+            raise bad_request(f"a {found.element.get('modelType')} has no $metadata representation")
         return json_response(views.metadata(found.element))
 
     @router.patch("/submodel-elements/{path}/$metadata", status_code=204)
