@@ -11,13 +11,15 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from aas_models.timeseries.base import TimeSeriesStore
+from aas_models.timeseries.sqlite import SqliteTimeSeries
 from twin_server import errors
 from twin_server.auth import Authenticator
 from twin_server.config import ServerConfig
 from twin_server.limits import BodyLimit
 from twin_server.loader import load_files
 from twin_server.repository import Notify, Repository
-from twin_server.routes import concepts, service, shells, submodels
+from twin_server.routes import concepts, service, shells, submodels, timeseries
 from twin_server.routes.common import Parts
 from twin_server.storage.base import Storage
 
@@ -35,25 +37,33 @@ def make_storage(config: ServerConfig) -> Storage:
     return SqliteStorage(config.data_dir / "twins.db", durability=config.durability)
 
 
+def make_timeseries(config: ServerConfig) -> TimeSeriesStore:
+    return SqliteTimeSeries(config.timeseries or config.data_dir / "timeseries.db")
+
+
 def create_app(config: ServerConfig, *, storage: Storage | None = None, environ: Mapping[str, str] | None = None,
                config_dir: Path | None = None, notify: Notify | None = None) -> FastAPI:
     store = storage or make_storage(config)
+    history = make_timeseries(config)
     auth = Authenticator.from_config(config.auth, os.environ if environ is None else environ, base_dir=config_dir)
     repo = Repository(store, notify)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.open()
+        await history.open()
         try:
             if config.load:
                 await load_files(repo, config.load)
             yield
         finally:
+            await history.close()
             await store.close()
 
     app = FastAPI(title="TwinEdge twin server", version="3.0", lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url=f"{PREFIXES[0]}/openapi.json")
     app.state.parts = Parts(repo=repo, auth=auth)
+    app.state.timeseries = history
     errors.install(app)
     for prefix in PREFIXES:
         app.include_router(shells.router, prefix=prefix)
@@ -65,6 +75,7 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None, environ:
             prefix=prefix)
         app.include_router(concepts.router, prefix=prefix)
         app.include_router(service.router, prefix=prefix)
+        app.include_router(timeseries.router, prefix=prefix)
         app.include_router(service.scoped("/shells/{aas_id}", service.shell_scope), prefix=prefix)
         app.include_router(service.scoped("/submodels/{submodel_id}", service.submodel_scope), prefix=prefix)
     if config.cors_origins:

@@ -25,6 +25,8 @@ class ServerConfig(BaseModel):
     #: normal: a committed write survives a crash of the server; fsync: also a power cut (slower).
     durability: Literal["normal", "fsync"] = "normal"
     load: list[Path] = []
+    #: The embedded time-series store the agent writes (default: DATA_DIR/timeseries.db).
+    timeseries: Path | None = None
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY, ge=1024)
     cors_origins: list[str] = []
     insecure: bool = False
@@ -55,4 +57,5 @@ def load_config(path: Path) -> ServerConfig:
     return config.model_copy(update={
         "data_dir": base / config.data_dir,
         "load": [base / p for p in config.load],
+        "timeseries": base / config.timeseries if config.timeseries else None,
     })

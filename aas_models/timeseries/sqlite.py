@@ -1,0 +1,170 @@
+"""Embedded time-series store: one SQLite file (WAL), samples clustered by (series, time).
+
+The samples table is WITHOUT ROWID with primary key (series, t): a range read is one index walk,
+and INSERT OR REPLACE makes re-sent samples idempotent. Times are integer microseconds (UTC).
+The agent writes and the server reads the same file, from different processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aas_models.timeseries.base import (
+    MAX_POINTS,
+    Point,
+    Quality,
+    Sample,
+    SeriesKey,
+    StoreError,
+    TimeSeriesStore,
+    Value,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY,
+    submodel_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    UNIQUE (submodel_id, path)
+);
+CREATE TABLE IF NOT EXISTS samples (
+    series INTEGER NOT NULL,
+    t INTEGER NOT NULL,
+    num REAL,
+    text TEXT,
+    quality INTEGER NOT NULL,
+    received INTEGER,
+    PRIMARY KEY (series, t)
+) WITHOUT ROWID;
+"""
+_QUALITY = {Quality.GOOD: 0, Quality.UNCERTAIN: 1, Quality.BAD: 2}
+_QUALITY_OF = {v: k for k, v in _QUALITY.items()}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware (UTC)")
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def _encode(value: Value) -> tuple[float | None, str | None]:
+    """Numbers (and booleans) go to `num`, text to `text`; booleans are tagged to read back as bool."""
+    if isinstance(value, bool):
+        return float(value), "bool"
+    if isinstance(value, int | float):
+        return float(value), "int" if isinstance(value, int) else None
+    if value is None:
+        return None, None
+    return None, "s:" + value
+
+
+def _decode(num: float | None, text: str | None) -> Value:
+    if text is None:
+        return num
+    if text == "bool":
+        return bool(num)
+    if text == "int":
+        return int(num) if num is not None else None
+    return text[2:]
+
+
+class SqliteTimeSeries(TimeSeriesStore):
+    def __init__(self, path: Path | str) -> None:
+        self._path = str(path)
+        self._db: sqlite3.Connection | None = None
+        self._ids: dict[SeriesKey, int] = {}
+
+    async def open(self) -> None:
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=10)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError("time-series store is not open")
+        return self._db
+
+    def _series_id(self, key: SeriesKey, create: bool) -> int | None:
+        known = self._ids.get(key)
+        if known is not None:
+            return known
+        row = self.db.execute("SELECT id FROM series WHERE submodel_id = ? AND path = ?",
+                              (key.submodel_id, key.path)).fetchone()
+        if row is None:
+            if not create:
+                return None
+            cur = self.db.execute("INSERT INTO series (submodel_id, path) VALUES (?, ?)", (key.submodel_id, key.path))
+            row = (cur.lastrowid,)
+        self._ids[key] = int(row[0])
+        return int(row[0])
+
+    async def write(self, samples: Sequence[Sample]) -> None:
+        if not samples:
+            return
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = []
+                for s in samples:
+                    num, text = _encode(s.value)
+                    series = self._series_id(s.key, create=True)
+                    rows.append((series, micros(s.time), num, text, _QUALITY[s.quality],
+                                 micros(s.received) if s.received else None))
+                db.executemany("INSERT OR REPLACE INTO samples (series, t, num, text, quality, received) "
+                               "VALUES (?, ?, ?, ?, ?, ?)", rows)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                self._ids.clear()  # ids created in the rolled-back transaction are gone
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"time-series store {self._path}: {exc}") from exc
+
+    async def read(self, key: SeriesKey, start: datetime | None = None, end: datetime | None = None,
+                   limit: int = 10_000, every: timedelta | None = None) -> list[Point]:
+        limit = max(1, min(limit, MAX_POINTS))
+        series = self._series_id(key, create=False)
+        if series is None:
+            return []
+        lo = micros(start) if start else -(2**62)
+        hi = micros(end) if end else 2**62
+        if every is None:
+            rows = self.db.execute(
+                "SELECT t, num, text, quality FROM samples WHERE series = ? AND t >= ? AND t < ? "
+                "ORDER BY t DESC LIMIT ?", (series, lo, hi, limit)).fetchall()
+            return [Point(from_micros(t), _decode(num, text), _QUALITY_OF[q]) for t, num, text, q in reversed(rows)]
+        width = max(1, every // timedelta(microseconds=1))
+        rows = self.db.execute(
+            "SELECT (t / ?) * ? AS bucket, AVG(CASE WHEN quality = 0 THEN num END), "
+            "MIN(CASE WHEN quality = 0 THEN num END), MAX(CASE WHEN quality = 0 THEN num END), "
+            "COUNT(*), MAX(quality) FROM samples WHERE series = ? AND t >= ? AND t < ? "
+            "GROUP BY bucket ORDER BY bucket DESC LIMIT ?", (width, width, series, lo, hi, limit)).fetchall()
+        return [Point(from_micros(b), mean, _QUALITY_OF[q], lo_v, hi_v, n)
+                for b, mean, lo_v, hi_v, n, q in reversed(rows)]
+
+    async def series(self) -> list[SeriesKey]:
+        rows = self.db.execute("SELECT submodel_id, path FROM series ORDER BY id").fetchall()
+        return [SeriesKey(s, p) for s, p in rows]
+
+    async def delete_before(self, cutoff: datetime) -> int:
+        cur = self.db.execute("DELETE FROM samples WHERE t < ?", (micros(cutoff),))
+        return cur.rowcount
