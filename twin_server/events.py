@@ -640,7 +640,7 @@ class MqttConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = Field(min_length=1)
-    port: int = Field(1883, ge=1, le=65535)
+    port: int = Field(default=1883, ge=1, le=65535)
     topic_prefix: str = "twinedge"
     #: Default: ``twinedge-server-<hostname>-<pid>`` (unique per replica).
     client_id: str | None = None
@@ -653,14 +653,14 @@ class MqttConfig(BaseModel):
     qos: Literal[0, 1, 2] = 1
     #: Publish value-changed messages retained (and clear them when the element is deleted).
     retain_values: bool = False
-    keepalive: int = Field(30, ge=5)
+    keepalive: int = Field(default=30, ge=5)
     #: Reconnect backoff in seconds: doubles from min to max.
-    reconnect_min_delay: int = Field(1, ge=1)
-    reconnect_max_delay: int = Field(30, ge=1)
+    reconnect_min_delay: int = Field(default=1, ge=1)
+    reconnect_max_delay: int = Field(default=30, ge=1)
     #: Events kept while the broker is unreachable; beyond that the oldest are dropped (counted).
-    buffer_size: int = Field(10_000, ge=1)
+    buffer_size: int = Field(default=10_000, ge=1)
     #: Messages handed to the MQTT client and not yet acknowledged, at most.
-    max_inflight: int = Field(100, ge=1)
+    max_inflight: int = Field(default=100, ge=1)
 
     @field_validator("topic_prefix")
     @classmethod
@@ -720,6 +720,7 @@ class MqttPublisher:
         #: submodel id -> {idShortPath or None: retained topic}
         self._retained: dict[str, dict[str | None, str]] = {}
         self._last_state_log = ""
+        self._stopping = False
 
     # -- counters ---------------------------------------------------------------------------------
     @property
@@ -773,6 +774,9 @@ class MqttPublisher:
         if self._task is not None:
             return
         self._loop = asyncio.get_running_loop()
+        self._ready = asyncio.Event()  # bound to this loop
+        self._connects = 0
+        self._outstanding = 0
         client = self._make_client()
         self._client = client
         self._sub = self.bus.subscribe(self.filter, queue_size=self.config.buffer_size)
@@ -786,6 +790,7 @@ class MqttPublisher:
         if task is None or client is None or sub is None:
             return
         sub.close(drain=True)
+        self._stopping = True
         deadline = time.monotonic() + timeout
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout)
@@ -806,6 +811,7 @@ class MqttPublisher:
         self._task = None
         await asyncio.to_thread(self._shutdown_client, client)
         self.connected = False
+        self._stopping = False
 
     @staticmethod
     def _shutdown_client(client: Client) -> None:
@@ -863,8 +869,11 @@ class MqttPublisher:
         self.connected = False
         if self.config.qos == 0:  # paho discards unsent QoS 0 messages on reconnect
             self._outstanding = 0
-        self._log_state(logging.WARNING, "mqtt: disconnected from %s:%d (%s); buffering events", self.config.host,
-                        self.config.port, reason)
+        if self._stopping:
+            self._log_state(logging.INFO, "mqtt: disconnected from %s:%d", self.config.host, self.config.port)
+        else:
+            self._log_state(logging.WARNING, "mqtt: disconnected from %s:%d (%s); buffering events",
+                            self.config.host, self.config.port, reason)
         self._update_ready()
 
     def _on_published(self) -> None:

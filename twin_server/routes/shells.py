@@ -25,14 +25,13 @@ from twin_server.routes.common import (
     paged_page,
     parts,
 )
-from twin_server.storage.base import Filter, Kind, StoredFile
+from twin_server.storage.base import THUMBNAIL, Filter, Kind, StoredFile
 from twin_server.validate import canonical, parse_json
 
 router = APIRouter(tags=["Asset Administration Shell Repository"])
 
 IdShortQ = Annotated[str | None, Query(alias="idShort", min_length=1, max_length=128)]
 AssetIdsQ = Annotated[list[str] | None, Query(alias="assetIds")]
-THUMBNAIL = "thumbnail"
 
 
 def _asset_filter(asset_ids: list[str] | None) -> tuple[tuple[str, str], ...]:

@@ -58,6 +58,10 @@ class StoredFile:
     data: bytes = field(repr=False)
 
 
+#: File name under which a shell's thumbnail is stored.
+THUMBNAIL = "thumbnail"
+
+
 class StorageError(Exception):
     """A storage problem that is not the client's fault (5xx)."""
 
