@@ -49,3 +49,23 @@ def test_aasx_parts_are_served_and_replaced(tmp_path: Path) -> None:
         assert requests.get(not_a_file, timeout=10).status_code == 400
         assert requests.delete(attachment, timeout=10).status_code == 204
         assert requests.get(attachment, timeout=10).status_code == 404
+
+
+def test_aasx_file_server(tmp_path: Path) -> None:
+    data = write_aasx(load(REPRESENTATIVE))
+    with run_server(ServerConfig(data_dir=tmp_path)) as server:
+        created = requests.post(f"{server.base}/packages", files={"file": ("press.aasx", data)}, timeout=10)
+        assert created.status_code == 201
+        description = created.json()
+        assert description["aasIds"] == ["urn:example:aas:press-01", "urn:example:aas:press-02"]
+        package_url = f"{server.base}/packages/{b64(description['packageId'])}"
+        assert requests.get(package_url, timeout=10).content == data
+        listed = requests.get(f"{server.base}/packages", params={"aasId": b64("urn:example:aas:press-02")},
+                              timeout=10).json()["result"]
+        assert [p["packageId"] for p in listed] == [description["packageId"]]
+        assert requests.get(f"{server.base}/packages", params={"aasId": b64("urn:none")},
+                            timeout=10).json()["result"] == []
+        broken = requests.post(f"{server.base}/packages", files={"file": ("x.aasx", data[:100])}, timeout=10)
+        assert broken.status_code == 400 and "AASX" in broken.json()["messages"][0]["text"]
+        assert requests.delete(package_url, timeout=10).status_code == 204
+        assert requests.get(package_url, timeout=10).status_code == 404

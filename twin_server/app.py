@@ -19,7 +19,7 @@ from twin_server.config import ServerConfig
 from twin_server.limits import BodyLimit
 from twin_server.loader import load_files
 from twin_server.repository import Notify, Repository
-from twin_server.routes import concepts, service, shells, submodels, timeseries
+from twin_server.routes import concepts, packages, service, shells, submodels, timeseries
 from twin_server.routes.common import Parts
 from twin_server.storage.base import Storage
 
@@ -76,6 +76,7 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None, environ:
         app.include_router(concepts.router, prefix=prefix)
         app.include_router(service.router, prefix=prefix)
         app.include_router(timeseries.router, prefix=prefix)
+        app.include_router(packages.router, prefix=prefix)
         app.include_router(service.scoped("/shells/{aas_id}", service.shell_scope), prefix=prefix)
         app.include_router(service.scoped("/submodels/{submodel_id}", service.submodel_scope), prefix=prefix)
     if config.cors_origins:

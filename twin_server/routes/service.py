@@ -31,6 +31,7 @@ PROFILES = [
     f"{_API}AssetAdministrationShellServiceSpecification/SSP-002",
     f"{_API}SubmodelServiceSpecification/SSP-001",
     f"{_API}SubmodelServiceSpecification/SSP-002",
+    f"{_API}AasxFileServerServiceSpecification/SSP-001",
 ]
 AASX = "application/asset-administration-shell-package+xml"
 

@@ -21,6 +21,7 @@ class Kind(StrEnum):
     CONCEPT_DESCRIPTION = "concept-descriptions"
     SHELL_DESCRIPTOR = "shell-descriptors"
     SUBMODEL_DESCRIPTOR = "submodel-descriptors"
+    PACKAGE = "packages"
 
 
 @dataclass(frozen=True)
