@@ -39,7 +39,7 @@ def run_server(config: ServerConfig, *, storage: Storage | None = None, environ:
     config = config.model_copy(update={"host": "127.0.0.1", "port": free_port()})
     app = create_app(config, storage=storage, environ=environ or {})
     server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
-                                           lifespan="on"))
+                                           lifespan="on", timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -72,3 +73,31 @@ def test_linked_segment_serves_the_stored_history(tmp_path: Path) -> None:
         assert bad.status_code == 400 and "xs:dateTime" in bad.json()["messages"][0]["text"]
         empty = requests.get(url.replace("OilTemperature", "Nothing"), timeout=10).json()
         assert empty["points"] == []
+
+
+def test_changes_stream_as_server_sent_events(tmp_path: Path) -> None:
+    """A dashboard's view: PATCH a value, the event stream carries it with its path and value."""
+    import http.client
+    import json
+
+    from tests.server import REPRESENTATIVE
+
+    submodel = "urn:example:sm:press-01:AllKinds"
+    encoded = base64.urlsafe_b64encode(submodel.encode()).decode().rstrip("=")
+    with run_server(ServerConfig(data_dir=tmp_path, load=[REPRESENTATIVE])) as server:
+        host, port = server.base.split("//")[1].split("/")[0].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request("GET", f"/api/v3.0/events?kind=submodels&id={encoded}")
+        stream = conn.getresponse()
+        assert stream.status == 200 and stream.getheader("content-type", "").startswith("text/event-stream")
+        patched = requests.patch(f"{server.base}/submodels/{encoded}/submodel-elements/Temperature/$value",
+                                 json=55.5, timeout=10)
+        assert patched.status_code == 204
+        event = None
+        while event is None:
+            line = stream.fp.readline().decode()
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+        assert event["type"] == "value-changed" and event["id"] == submodel
+        assert event["idShortPath"] == "Temperature" and event["value"] == 55.5
+        conn.close()

@@ -16,12 +16,13 @@ from aas_models.timeseries.sqlite import SqliteTimeSeries
 from twin_server import errors
 from twin_server.auth import Authenticator
 from twin_server.config import ServerConfig
+from twin_server.events import Event, EventBus, EventKind, EventType, MqttPublisher
 from twin_server.limits import BodyLimit
 from twin_server.loader import load_files
-from twin_server.repository import Notify, Repository
-from twin_server.routes import concepts, packages, service, shells, submodels, timeseries
+from twin_server.repository import Repository
+from twin_server.routes import concepts, events, packages, service, shells, submodels, timeseries
 from twin_server.routes.common import Parts
-from twin_server.storage.base import Storage
+from twin_server.storage.base import Kind, Storage
 
 log = logging.getLogger(__name__)
 PREFIXES = ("/api/v3.0", "/api/v3.1")
@@ -42,11 +43,17 @@ def make_timeseries(config: ServerConfig) -> TimeSeriesStore:
 
 
 def create_app(config: ServerConfig, *, storage: Storage | None = None, environ: Mapping[str, str] | None = None,
-               config_dir: Path | None = None, notify: Notify | None = None) -> FastAPI:
+               config_dir: Path | None = None) -> FastAPI:
     store = storage or make_storage(config)
     history = make_timeseries(config)
+    bus = EventBus()
     auth = Authenticator.from_config(config.auth, os.environ if environ is None else environ, base_dir=config_dir)
+
+    def notify(event: str, kind: Kind, ident: str, path: str | None, value: object) -> None:
+        bus.publish(Event(EventType(event), EventKind(kind.value), ident, path, value))
+
     repo = Repository(store, notify)
+    mqtt = MqttPublisher(bus, config.mqtt) if config.mqtt else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,8 +62,13 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None, environ:
         try:
             if config.load:
                 await load_files(repo, config.load)
+            if mqtt:
+                await mqtt.start()
             yield
         finally:
+            bus.close()
+            if mqtt:
+                await mqtt.stop()
             await history.close()
             await store.close()
 
@@ -64,6 +76,7 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None, environ:
                   redoc_url=None, openapi_url=f"{PREFIXES[0]}/openapi.json")
     app.state.parts = Parts(repo=repo, auth=auth)
     app.state.timeseries = history
+    app.state.events = bus
     errors.install(app)
     for prefix in PREFIXES:
         app.include_router(shells.router, prefix=prefix)
@@ -77,6 +90,7 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None, environ:
         app.include_router(service.router, prefix=prefix)
         app.include_router(timeseries.router, prefix=prefix)
         app.include_router(packages.router, prefix=prefix)
+        app.include_router(events.router, prefix=prefix)
         app.include_router(service.scoped("/shells/{aas_id}", service.shell_scope), prefix=prefix)
         app.include_router(service.scoped("/submodels/{submodel_id}", service.submodel_scope), prefix=prefix)
     if config.cors_origins:

@@ -59,8 +59,9 @@ def server(host: str | None, port: int | None, data_dir: Path | None, db: str | 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     click.echo(startup_notice(config.host, auth_enabled, config.insecure), err=True)
     click.echo(f"AAS API: http://{config.host}:{config.port}/api/v3.0", err=True)
+    # Open event streams would otherwise hold the shutdown until their clients leave.
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False,
-                loop="auto", http="auto")
+                loop="auto", http="auto", timeout_graceful_shutdown=3)
 
 
 @click.command(name="server-token")

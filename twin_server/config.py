@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from twin_server.auth import AuthConfig
+from twin_server.events import MqttConfig
 
 #: Default largest request body: a 16 MiB AASX or environment is large for one machine's twin.
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
@@ -31,6 +32,8 @@ class ServerConfig(BaseModel):
     cors_origins: list[str] = []
     insecure: bool = False
     auth: AuthConfig = AuthConfig()
+    #: Publish every change to this MQTT broker (docs/events.md); off when absent.
+    mqtt: MqttConfig | None = None
 
 
 class ConfigError(Exception):

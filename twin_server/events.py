@@ -507,6 +507,7 @@ class EventBus:
     def publish(self, event: Event) -> Event | None:
         """Stamp ``event`` with the next sequence and hand it to every matching subscriber.
 
+        A fresh event (sequence 0) is stamped in place; one that already has a sequence is copied.
         Returns the stamped event (None when the bus is closed or on an internal error, which is
         logged). Never blocks on consumers and never raises.
         """
@@ -516,7 +517,12 @@ class EventBus:
                     return None
                 seq = next(self._counter)
                 self._next = seq + 1
-                stamped = replace(event, sequence=seq, dropped=0)
+                if event.sequence == 0 and event.dropped == 0:  # a fresh event: stamp it in place
+                    object.__setattr__(event, "sequence", seq)
+                    object.__setattr__(event, "_json", None)
+                    stamped = event
+                else:  # published before (or a parsed one): stamp a copy
+                    stamped = replace(event, sequence=seq, dropped=0)
                 self._history.append(stamped)
                 self.published += 1
                 for sub in list(self._subs):

@@ -111,8 +111,10 @@ class Repository:
             raise not_found(f"{_LABEL[kind]} {ident!r}") from None
         self._emit("deleted", kind, ident)
 
-    async def modify(self, kind: Kind, ident: str, change: Callable[[dict[str, Any]], T]) -> tuple[T, dict[str, Any]]:
-        """Run `change` on the parsed document and store the result, atomically.
+    async def modify(self, kind: Kind, ident: str, change: Callable[[dict[str, Any]], T], *,
+                     event: str = "updated", path: str | None = None, value: Any = None) -> tuple[T, dict[str, Any]]:
+        """Run `change` on the parsed document and store the result, atomically, then announce
+        (`event`, `path`, `value`).
 
         `change` mutates the document in place and validates what it touched (raising ApiError
         leaves the stored document unchanged).
@@ -130,6 +132,7 @@ class Repository:
             await self.storage.update(kind, ident, apply)
         except NotFound:
             raise not_found(f"{_LABEL[kind]} {ident!r}") from None
+        self._emit(event, kind, ident, path, value)
         return result[0], after[0]
 
     # Submodel elements ----------------------------------------------------------------------
@@ -154,8 +157,8 @@ class Repository:
                 raise bad_request("an element outside a SubmodelElementList needs an idShort")
             items.append(element)
 
-        await self.modify(Kind.SUBMODEL, submodel_id, change)
-        self._emit("created", Kind.SUBMODEL, submodel_id, _child_path(path, element))
+        await self.modify(Kind.SUBMODEL, submodel_id, change, event="created",
+                          path=_child_path(path, element) if "idShort" in element else path or None)
         return element
 
     async def replace_element(self, submodel_id: str, tokens: list[Token], path: str, body: bytes) \
@@ -171,8 +174,7 @@ class Repository:
                 raise bad_request(f"the body's idShort {element.get('idShort')!r} differs from the path {path!r}")
             items[found.index] = element
 
-        await self.modify(Kind.SUBMODEL, submodel_id, change)
-        self._emit("updated", Kind.SUBMODEL, submodel_id, path)
+        await self.modify(Kind.SUBMODEL, submodel_id, change, path=path)
         return element
 
     async def delete_element(self, submodel_id: str, tokens: list[Token], path: str) -> None:
@@ -180,8 +182,7 @@ class Repository:
             found = locate(submodel, tokens, path)
             del ensure_children(found.parent, path)[found.index]
 
-        await self.modify(Kind.SUBMODEL, submodel_id, change)
-        self._emit("deleted", Kind.SUBMODEL, submodel_id, path)
+        await self.modify(Kind.SUBMODEL, submodel_id, change, event="deleted", path=path)
 
 
 def _child_path(parent_path: str, element: dict[str, Any]) -> str:

@@ -183,8 +183,8 @@ def submodel_interface(prefix: str, target: SubmodelTarget) -> APIRouter:
         """Value-only bulk write (the edge agent's path): every value is type-checked; all or nothing."""
         update = parse_json(await request.body())
         repo = parts(request).repo
-        await repo.modify(Kind.SUBMODEL, ident, lambda doc: values.apply_submodel_value(doc, update))
-        repo._emit("value-changed", Kind.SUBMODEL, ident, None, update)
+        await repo.modify(Kind.SUBMODEL, ident, lambda doc: values.apply_submodel_value(doc, update),
+                          event="value-changed", value=update)
         return Response(status_code=204)
 
     @router.get("/$reference")
@@ -291,7 +291,7 @@ def submodel_interface(prefix: str, target: SubmodelTarget) -> APIRouter:
                 raise bad_request("the idShort of an element cannot change through $metadata")
             (children_of(found.parent) or [])[found.index] = merged
 
-        await parts(request).repo.modify(Kind.SUBMODEL, ident, change)
+        await parts(request).repo.modify(Kind.SUBMODEL, ident, change, path=path)
         return Response(status_code=204)
 
     @router.get("/submodel-elements/{path}/$value")
@@ -306,8 +306,8 @@ def submodel_interface(prefix: str, target: SubmodelTarget) -> APIRouter:
         tokens = _path_tokens(path)
         repo = parts(request).repo
         await repo.modify(Kind.SUBMODEL, ident,
-                          lambda doc: values.apply_element_value(locate(doc, tokens, path).element, update, path))
-        repo._emit("value-changed", Kind.SUBMODEL, ident, path, update)
+                          lambda doc: values.apply_element_value(locate(doc, tokens, path).element, update, path),
+                          event="value-changed", path=path, value=update)
         return Response(status_code=204)
 
     @router.get("/submodel-elements/{path}/$reference")
@@ -359,7 +359,7 @@ def submodel_interface(prefix: str, target: SubmodelTarget) -> APIRouter:
             element["value"] = name
             element["contentType"] = content_type
 
-        await repo.modify(Kind.SUBMODEL, ident, change)
+        await repo.modify(Kind.SUBMODEL, ident, change, path=path)
         await repo.storage.put_file(Kind.SUBMODEL, ident, path, StoredFile(content_type, name, data))
         return Response(status_code=204)
 
@@ -374,7 +374,7 @@ def submodel_interface(prefix: str, target: SubmodelTarget) -> APIRouter:
         def change(doc: dict[str, Any]) -> None:
             locate(doc, tokens, path).element.pop("value", None)
 
-        await repo.modify(Kind.SUBMODEL, ident, change)
+        await repo.modify(Kind.SUBMODEL, ident, change, path=path)
         return Response(status_code=204)
 
     @router.post("/submodel-elements/{path}/invoke")
