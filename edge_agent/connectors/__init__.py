@@ -1,0 +1,1 @@
+"""Protocol connectors: one small interface (`base`), one module per protocol."""

@@ -1,0 +1,106 @@
+"""The connector interface: read signals from one device or broker and hand them on as Readings.
+
+A connector owns its connection: it connects, subscribes or polls, reconnects with backoff by
+itself after any failure, and never raises out of `run` for a device problem. While the device is
+unreachable it reports every signal once with quality BAD (the value it last had is not
+repeated as good), and it counts what happened in `stats`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aas_models.timeseries.base import Quality, Value
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One value of one signal of one source, as the protocol delivered it."""
+
+    signal: str
+    value: Value
+    #: The device's timestamp if it has one (OPC UA source timestamp), else the receive time.
+    source_time: datetime
+    quality: Quality = Quality.GOOD
+    received: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+Emit = Callable[[Sequence[Reading]], Awaitable[None]]
+
+
+class Backoff(BaseModel):
+    """Reconnect delays: exponential from `initial` to `maximum` seconds, with jitter."""
+
+    model_config = ConfigDict(extra="forbid")
+    initial: float = Field(default=0.5, gt=0)
+    maximum: float = Field(default=30.0, gt=0)
+
+    def delays(self) -> Iterator[float]:
+        delay = self.initial
+        while True:
+            yield delay * (0.8 + 0.4 * random.random())
+            delay = min(delay * 2, self.maximum)
+
+
+@dataclass
+class ConnectorStats:
+    readings: int = 0
+    errors: int = 0
+    reconnects: int = 0
+    connected: bool = False
+    last_error: str = ""
+    #: Per-signal problems that a user must fix (unknown node, illegal address, bad payload).
+    signal_errors: dict[str, str] = field(default_factory=dict)
+
+
+class Connector(ABC):
+    """One configured source. `name` is the source's name in the agent config."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.stats = ConnectorStats()
+
+    @abstractmethod
+    async def run(self, emit: Emit) -> None:
+        """Read until cancelled; reconnect by itself. Only cancellation ends it."""
+
+    @abstractmethod
+    def signals(self) -> Sequence[str]:
+        """The signal names this connector produces (its configured tags/nodes/topics)."""
+
+    async def read_once(self, timeout: float = 10.0) -> list[Reading]:
+        """Connect, read every signal once, disconnect (for `twinedge agent check`)."""
+        readings: list[Reading] = []
+        wanted = set(self.signals())
+        done = asyncio.Event()
+
+        async def collect(batch: Sequence[Reading]) -> None:
+            readings.extend(batch)
+            if wanted <= {r.signal for r in readings}:
+                done.set()
+
+        task = asyncio.create_task(self.run(collect))
+        try:
+            await asyncio.wait_for(done.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        latest: dict[str, Reading] = {}
+        for reading in readings:
+            latest[reading.signal] = reading
+        return list(latest.values())
+
+    def bad_readings(self, reason: str) -> list[Reading]:
+        """Every signal once with quality BAD: what the connector emits when the device goes away."""
+        now = datetime.now(UTC)
+        self.stats.last_error = reason
+        return [Reading(s, None, now, Quality.BAD, now) for s in self.signals()]
