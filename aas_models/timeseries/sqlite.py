@@ -40,8 +40,8 @@ CREATE TABLE IF NOT EXISTS samples (
     PRIMARY KEY (series, t)
 ) WITHOUT ROWID;
 """
-_QUALITY = {Quality.GOOD: 0, Quality.UNCERTAIN: 1, Quality.BAD: 2}
-_QUALITY_OF = {v: k for k, v in _QUALITY.items()}
+QUALITY_CODE = {Quality.GOOD: 0, Quality.UNCERTAIN: 1, Quality.BAD: 2}
+QUALITY_OF_CODE = {v: k for k, v in QUALITY_CODE.items()}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -55,7 +55,7 @@ def from_micros(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
-def _encode(value: Value) -> tuple[float | None, str | None]:
+def encode_value(value: Value) -> tuple[float | None, str | None]:
     """Numbers (and booleans) go to `num`, text to `text`; booleans are tagged to read back as bool."""
     if isinstance(value, bool):
         return float(value), "bool"
@@ -66,7 +66,7 @@ def _encode(value: Value) -> tuple[float | None, str | None]:
     return None, "s:" + value
 
 
-def _decode(num: float | None, text: str | None) -> Value:
+def decode_value(num: float | None, text: str | None) -> Value:
     if text is None:
         return num
     if text == "bool":
@@ -125,9 +125,9 @@ class SqliteTimeSeries(TimeSeriesStore):
             try:
                 rows = []
                 for s in samples:
-                    num, text = _encode(s.value)
+                    num, text = encode_value(s.value)
                     series = self._series_id(s.key, create=True)
-                    rows.append((series, micros(s.time), num, text, _QUALITY[s.quality],
+                    rows.append((series, micros(s.time), num, text, QUALITY_CODE[s.quality],
                                  micros(s.received) if s.received else None))
                 db.executemany("INSERT OR REPLACE INTO samples (series, t, num, text, quality, received) "
                                "VALUES (?, ?, ?, ?, ?, ?)", rows)
@@ -151,14 +151,15 @@ class SqliteTimeSeries(TimeSeriesStore):
             rows = self.db.execute(
                 "SELECT t, num, text, quality FROM samples WHERE series = ? AND t >= ? AND t < ? "
                 "ORDER BY t DESC LIMIT ?", (series, lo, hi, limit)).fetchall()
-            return [Point(from_micros(t), _decode(num, text), _QUALITY_OF[q]) for t, num, text, q in reversed(rows)]
+            return [Point(from_micros(t), decode_value(num, text), QUALITY_OF_CODE[q])
+                    for t, num, text, q in reversed(rows)]
         width = max(1, every // timedelta(microseconds=1))
         rows = self.db.execute(
             "SELECT (t / ?) * ? AS bucket, AVG(CASE WHEN quality = 0 THEN num END), "
             "MIN(CASE WHEN quality = 0 THEN num END), MAX(CASE WHEN quality = 0 THEN num END), "
             "COUNT(*), MAX(quality) FROM samples WHERE series = ? AND t >= ? AND t < ? "
             "GROUP BY bucket ORDER BY bucket DESC LIMIT ?", (width, width, series, lo, hi, limit)).fetchall()
-        return [Point(from_micros(b), mean, _QUALITY_OF[q], lo_v, hi_v, n)
+        return [Point(from_micros(b), mean, QUALITY_OF_CODE[q], lo_v, hi_v, n)
                 for b, mean, lo_v, hi_v, n, q in reversed(rows)]
 
     async def series(self) -> list[SeriesKey]:
