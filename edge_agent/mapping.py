@@ -126,6 +126,20 @@ class Mapper:
         stats.samples += len(out)
         return out
 
+    def due(self, now: datetime) -> list[Sample]:
+        """Heartbeats: the last value again (stamped `now`) for every binding whose heartbeat has
+        passed without a report, e.g. a subscription that only delivers changes."""
+        out = []
+        for binding in self._by_signal.values():
+            last = self._last.get(binding.key)
+            if binding.heartbeat is None or last is None:
+                continue
+            if (now - last.time).total_seconds() >= binding.heartbeat:
+                self._last[binding.key] = _Last(last.value, last.quality, now)
+                out.append(Sample(binding.key, now, last.value, last.quality, now))
+        self.stats.samples += len(out)
+        return out
+
     def _should_report(self, binding: Binding, value: Value, quality: Quality, time: datetime) -> bool:
         last = self._last.get(binding.key)
         if last is None or quality != last.quality:

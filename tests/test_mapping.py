@@ -76,3 +76,12 @@ def test_one_element_is_fed_by_one_signal() -> None:
         Mapper([Binding("plc", "a", KEY), Binding("plc", "b", KEY)])
     with pytest.raises(ValueError, match="bound twice"):
         Mapper([Binding("plc", "a", KEY), Binding("plc", "a", SeriesKey("urn:sm:op", "Other.Value"))])
+
+
+def test_heartbeat_without_readings_repeats_the_last_value() -> None:
+    mapper = Mapper([Binding("plc", "temp", KEY, heartbeat=10), Binding("plc", "x", SeriesKey("s", "X.Value"))])
+    mapper.map("plc", [reading(3.0, 0), reading(1.0, 0, signal="x")])
+    assert mapper.due(T0 + timedelta(seconds=5)) == []
+    (beat,) = mapper.due(T0 + timedelta(seconds=10))
+    assert beat.value == 3.0 and beat.time == T0 + timedelta(seconds=10) and beat.key == KEY
+    assert mapper.due(T0 + timedelta(seconds=15)) == []
