@@ -20,7 +20,7 @@ from twin_server.events import Event, EventBus, EventKind, EventType, MqttPublis
 from twin_server.limits import BodyLimit
 from twin_server.loader import load_files
 from twin_server.repository import Repository
-from twin_server.routes import concepts, events, packages, service, shells, submodels, timeseries
+from twin_server.routes import concepts, events, packages, registry, service, shells, submodels, timeseries
 from twin_server.routes.common import Parts
 from twin_server.storage.base import Kind, Storage
 
@@ -91,6 +91,7 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None, environ:
         app.include_router(timeseries.router, prefix=prefix)
         app.include_router(packages.router, prefix=prefix)
         app.include_router(events.router, prefix=prefix)
+        app.include_router(registry.router, prefix=prefix)
         app.include_router(service.scoped("/shells/{aas_id}", service.shell_scope), prefix=prefix)
         app.include_router(service.scoped("/submodels/{submodel_id}", service.submodel_scope), prefix=prefix)
     if config.cors_origins:

@@ -32,6 +32,8 @@ PROFILES = [
     f"{_API}SubmodelServiceSpecification/SSP-001",
     f"{_API}SubmodelServiceSpecification/SSP-002",
     f"{_API}AasxFileServerServiceSpecification/SSP-001",
+    f"{_API}AssetAdministrationShellRegistryServiceSpecification/SSP-001",
+    f"{_API}SubmodelRegistryServiceSpecification/SSP-001",
 ]
 AASX = "application/asset-administration-shell-package+xml"
 
