@@ -1,0 +1,1 @@
+"""Evaluation harness: analytics methods on the real datasets under ../shared/datasets."""
