@@ -7,6 +7,7 @@ import base64
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ SUITES = {
 
 @pytest.mark.parametrize("suite", list(SUITES))
 def test_conformance_suite_passes_completely(server: RunningServer, suite: str) -> None:
-    tool = shutil.which("aas_test_engines") or str(Path(__file__).resolve().parents[1] / ".venv/bin/aas_test_engines")
+    tool = shutil.which("aas_test_engines") or str(Path(sys.executable).parent / "aas_test_engines")
     suffix, profile, extra = SUITES[suite]
     proc = subprocess.run([tool, "check_server", server.base + suffix, profile, *extra, "--output", "json"],
                           capture_output=True, text=True, timeout=300)
