@@ -43,6 +43,7 @@ class Agent:
         self.appended = 0
         self._wake = {sink.name: asyncio.Event() for sink in self.sinks}
         self.metrics_port: int | None = None
+        self._source_tasks: list[asyncio.Task[None]] = []
 
     async def _on_readings(self, source: str, readings: Sequence[Reading]) -> None:
         samples = self.mapper.map(source, readings)
@@ -117,7 +118,9 @@ class Agent:
         if self.metrics and self.metrics.enabled:
             server = await serve(self.metrics, self.snapshot)
             self.metrics_port = server.sockets[0].getsockname()[1]
-        tasks = [asyncio.create_task(c.run(self._emitter(c.name)), name=c.name) for c in self.connectors]
+        self._source_tasks = [asyncio.create_task(c.run(self._emitter(c.name)), name=c.name)
+                              for c in self.connectors]
+        tasks: list[asyncio.Task[Any]] = list(self._source_tasks)
         tasks += [asyncio.create_task(self._forward(s), name=f"sink {s.name}") for s in self.sinks]
         tasks += [asyncio.create_task(self._heartbeats()), asyncio.create_task(self._compact())]
         try:
@@ -134,6 +137,12 @@ class Agent:
             for sink in self.sinks:
                 await sink.close()
             self.buffer.close()
+
+    async def stop_sources(self) -> None:
+        """Stop reading (sinks keep forwarding what is buffered): for an orderly shutdown with `drain`."""
+        for task in self._source_tasks:
+            task.cancel()
+        await asyncio.gather(*self._source_tasks, return_exceptions=True)
 
     async def drain(self, timeout: float) -> bool:
         """Wait until every sink has everything appended so far (demo and tests); False on timeout."""

@@ -1,16 +1,24 @@
-"""The README's main job, and the convert chain of the issue on the twin it writes."""
+"""The README's main job: `twinedge demo` streams the simulated press line through agent, twin
+server and store; the twins it writes are valid and convert losslessly."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from aas_test_engines import file as ate
 from basyx.aas.adapter.aasx import AASXReader, DictSupplementaryFileContainer
 from basyx.aas.adapter.json import read_aas_json_file
 from basyx.aas.model import DictIdentifiableStore
 from click.testing import CliRunner
 
+from aas_models.builders import operational_data
+from aas_models.timeseries.base import SeriesKey
+from aas_models.timeseries.sqlite import SqliteTimeSeries
+from aas_models.twin import submodel_id_for
+from tests.server import free_port
 from twinedge.cli import cli
 
 
@@ -20,10 +28,39 @@ def run(*args: str) -> str:
     return result.output
 
 
-def test_demo_writes_a_valid_twin_and_it_converts_losslessly(tmp_path: Path) -> None:
-    output = run("demo", "--data-dir", str(tmp_path), "--asset-id", "press-07")
-    assert "urn:twinedge:aas:press-07" in output
-    x_json = tmp_path / "press-07.json"
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
+    folder = tmp_path_factory.mktemp("demo")
+    result = CliRunner().invoke(cli, ["demo", "--data-dir", str(folder), "--duration", "6", "--json",
+                                      "--port", str(free_port())])
+    assert result.exit_code == 0, result.output
+    last = result.stdout.strip().splitlines()[-1]
+    return folder, json.loads(last)
+
+
+def test_demo_streams_the_line_into_twins_and_history(demo_dir: tuple[Path, dict[str, int]]) -> None:
+    folder, counts = demo_dir
+    assert set(counts) == {"samples_read", "samples_stored", "twin_updates", "lost"}
+    assert counts["lost"] == 0
+    assert counts["samples_stored"] > 0 and counts["twin_updates"] > 0
+    assert counts["samples_read"] >= counts["samples_stored"]
+
+    async def series() -> list[SeriesKey]:
+        store = SqliteTimeSeries(folder / "timeseries.db")
+        await store.open()
+        try:
+            return await store.series()
+        finally:
+            await store.close()
+
+    keys = set(asyncio.run(series()))
+    for asset in ("press-01", "press-02", "press-03"):  # over OPC UA and over Modbus
+        sm_id = submodel_id_for(asset, operational_data.ID_SHORT)
+        assert SeriesKey(sm_id, operational_data.value_path("HydraulicPressure")) in keys, asset
+
+
+def test_demo_twins_are_valid_and_convert_losslessly(demo_dir: tuple[Path, dict[str, int]], tmp_path: Path) -> None:
+    x_json = demo_dir[0] / "twins" / "press-01.json"
     twin = json.loads(x_json.read_bytes())
     assert {sm["idShort"] for sm in twin["submodels"]} == {
         "Nameplate", "TechnicalData", "OperationalData", "TimeSeries", "ConditionMonitoring"}
@@ -42,12 +79,12 @@ def test_demo_writes_a_valid_twin_and_it_converts_losslessly(tmp_path: Path) -> 
     run("aas", "validate", str(x_json), str(tmp_path / "x.aasx"), str(tmp_path / "y.xml"), "--strict")
 
 
-def test_demo_files_load_in_basyx(tmp_path: Path) -> None:
-    run("demo", "--data-dir", str(tmp_path))
-    with (tmp_path / "press-01.json").open(encoding="utf-8") as stream:
+def test_demo_twins_load_in_basyx(demo_dir: tuple[Path, dict[str, int]]) -> None:
+    folder = demo_dir[0] / "twins"
+    with (folder / "press-01.json").open(encoding="utf-8") as stream:
         store = read_aas_json_file(stream, failsafe=False)
-    assert len(store) == 1 + 5 + len(json.loads((tmp_path / "press-01.json").read_bytes())["conceptDescriptions"])
+    assert len(store) == 1 + 5 + len(json.loads((folder / "press-01.json").read_bytes())["conceptDescriptions"])
     objects: DictIdentifiableStore = DictIdentifiableStore()  # type: ignore[type-arg]
-    with AASXReader(str(tmp_path / "press-01.aasx"), failsafe=False) as reader:
+    with AASXReader(str(folder / "press-01.aasx"), failsafe=False) as reader:
         reader.read_into(objects, DictSupplementaryFileContainer())
     assert len(objects) == len(store)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from aas_models.cli import aas_group
+from edge_agent.cli import agent_group
 from twin_server.cli import server, server_token
 from twinedge import __version__
 from twinedge.demo import demo
@@ -17,6 +18,7 @@ def cli() -> None:
 
 
 cli.add_command(aas_group)
+cli.add_command(agent_group)
 cli.add_command(demo)
 cli.add_command(server)
 cli.add_command(server_token)

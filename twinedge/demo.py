@@ -1,11 +1,28 @@
-"""`twinedge demo`: the main job on embedded defaults (for now: build and write one press twin)."""
+"""`twinedge demo`: the main job on embedded defaults, in one process and one event loop.
+
+A simulated press line serves real OPC UA and Modbus TCP on loopback; the edge agent reads it,
+writes live values into each press's twin on the twin server and history into the embedded store.
+Every part talks to the others over the network exactly as in a real installation; the demo only
+starts them together and writes the configs it used into the data folder, so a user can start
+each part on its own later (`twinedge simulate`, `twinedge agent run`, `twinedge server`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import socket
+import sqlite3
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
-from aas_core3 import types as aas
+import orjson
+import uvicorn
+import yaml
 
 from aas_models.equipment import SPECS_DIR, load_spec
 from aas_models.errors import AasError
@@ -13,39 +30,212 @@ from aas_models.files import save
 from aas_models.package import AasPackage
 from aas_models.twin import build_twin
 from aas_models.validation import validate_package
+from edge_agent.assembly import build_agent
+from edge_agent.config import parse_config
+from edge_agent.runtime import Agent
+from edge_agent.simulator import SimulatorConfig, modbus_points, opcua_node_id
+from edge_agent.simulator import load_config as load_simulator_config
+from edge_agent.simulator.servers import Simulator
+from twin_server.app import create_app
+from twin_server.config import ServerConfig
+
+DEFAULT_LINE = Path(__file__).resolve().parents[1] / "edge_agent" / "simulator" / "press-line.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def simulator_config(path: Path) -> SimulatorConfig:
+    """The press line on free loopback ports (the file's ports may be taken on a user's PC)."""
+    config = load_simulator_config(path)
+    update: dict[str, Any] = {}
+    if config.opcua is not None:
+        update["opcua"] = config.opcua.model_copy(update={"host": "127.0.0.1", "port": free_port()})
+    if config.modbus is not None:
+        update["modbus"] = config.modbus.model_copy(update={"host": "127.0.0.1", "port": free_port()})
+    return config.model_copy(update=update)
+
+
+def agent_config(sim: SimulatorConfig, server_url: str, data_dir: Path) -> dict[str, Any]:
+    """An agent config (as YAML data) that binds every simulated signal to its press's twin: odd
+    presses over OPC UA subscriptions, even ones over Modbus TCP polling, to show both."""
+    presses = list(sim.presses)
+    over_opcua = {p.name for i, p in enumerate(presses) if i % 2 == 0 or sim.modbus is None}
+    sources: list[dict[str, Any]] = []
+    bindings: dict[str, list[dict[str, Any]]] = {p.name: [] for p in presses}
+    spec_signals = {s.name for s in load_spec(SPECS_DIR / "hydraulic-press.yaml").signals}
+    if sim.opcua is not None and over_opcua:
+        nodes = []
+        for press in presses:
+            if press.name not in over_opcua:
+                continue
+            for signal in sorted(spec_signals):
+                name = f"{press.name}.{signal}"
+                nodes.append({"signal": name, "node_id": opcua_node_id(press.name, signal),
+                              "sampling_interval": 100})
+                bindings[press.name].append({"source": "opcua", "signal": name, "element": signal})
+        sources.append({"type": "opcua", "name": "opcua", "endpoint": sim.opcua.endpoint, "nodes": nodes})
+    if sim.modbus is not None:
+        tags = []
+        for point in modbus_points(sim):
+            if point.press in over_opcua or point.signal not in spec_signals:
+                continue
+            name = f"{point.press}.{point.signal}"
+            tag: dict[str, Any] = {"signal": name, "table": "holding", "address": point.address,
+                                   "unit_id": point.unit_id, "data_type": point.data_type}
+            if point.data_type == "string":
+                tag["length"] = point.count
+            tags.append(tag)
+            bindings[point.press].append({"source": "modbus", "signal": name, "element": point.signal})
+        if tags:
+            sources.append({"type": "modbus", "name": "modbus", "host": sim.modbus.host, "port": sim.modbus.port,
+                            "poll_interval": 0.1, "tags": tags})
+    return {
+        "sources": sources,
+        "assets": [{"id": p.asset, "bindings": bindings[p.name]} for p in presses],
+        "sinks": [{"type": "twin", "url": server_url},
+                  {"type": "timeseries", "path": str(data_dir / "timeseries.db")}],
+        "buffer": {"path": str(data_dir / "agent-buffer.db")},
+        "metrics": {"port": 0},
+        "flush_interval": 0.2,
+    }
+
+
+def write_twins(sim: SimulatorConfig, data_dir: Path, endpoint: str) -> list[Path]:
+    """Build, validate and write each press's twin (JSON for the server, AASX to hand on)."""
+    spec = load_spec(SPECS_DIR / "hydraulic-press.yaml")
+    folder = data_dir / "twins"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for press in sim.presses:
+        environment = build_twin(spec, press.asset, serial_number=f"SN-{press.asset}", timeseries_endpoint=endpoint)
+        package = AasPackage(environment)
+        problems = [p for p in validate_package(package, f"twin of {press.asset}") if p.severity == "error"]
+        if problems:
+            raise click.ClickException("the built twin is not valid:\n" + "\n".join(map(str, problems)))
+        for suffix in (".json", ".aasx"):
+            save(package, folder / f"{press.asset}{suffix}")
+        files.append(folder / f"{press.asset}.json")
+    return files
+
+
+def stored_samples(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        try:
+            row = db.execute("SELECT count(*) FROM samples").fetchone()
+        except sqlite3.OperationalError:
+            return 0
+    return int(row[0])
+
+
+@dataclass
+class Totals:
+    samples_read: int
+    samples_stored: int
+    twin_updates: int
+    lost: int
+
+
+def totals(agent: Agent, stored_before: int, stored_after: int) -> Totals:
+    snapshot = agent.snapshot()
+    read = sum(int(s["readings"]) for s in snapshot["sources"].values())
+    twin = sum(int(s["written"]) for name, s in snapshot["sinks"].items() if name == "twin")
+    not_delivered = max((int(s["depth"]) for s in snapshot["sinks"].values()), default=0)
+    stored = stored_after - stored_before
+    lost = int(snapshot["buffer"]["dropped"]) + not_delivered + max(0, agent.appended - not_delivered - stored)
+    return Totals(read, stored, twin, lost)
+
+
+async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path, quiet: bool) -> Totals:
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sim_config = simulator_config(line)
+    base = f"http://127.0.0.1:{port}"
+    api = f"{base}/api/v3.0"
+    twins = write_twins(sim_config, data_dir, f"{api}/timeseries")
+    server_config = ServerConfig(host="127.0.0.1", port=port, data_dir=data_dir / "server", load=twins,
+                                 timeseries=data_dir / "timeseries.db")
+    agent_data = agent_config(sim_config, api, data_dir)
+    (data_dir / "agent.yaml").write_text(yaml.safe_dump(agent_data, sort_keys=False), encoding="utf-8")
+    agent = build_agent(parse_config(agent_data, str(data_dir / "agent.yaml")), {}, str(data_dir / "agent.yaml"))
+    stored_before = stored_samples(data_dir / "timeseries.db")
+
+    def say(text: str) -> None:
+        if not quiet:
+            click.echo(text, err=True)
+
+    server = uvicorn.Server(uvicorn.Config(create_app(server_config, environ={}), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
+    server_task = asyncio.create_task(server.serve())
+    while not server.started:
+        if server_task.done():
+            server_task.result()
+            raise click.ClickException(f"the twin server could not start on port {port} (is it in use? try --port)")
+        await asyncio.sleep(0.05)
+
+    simulator = Simulator(sim_config)
+    await simulator.start()
+    stop_sim, stop_agent = asyncio.Event(), asyncio.Event()
+    sim_task = asyncio.create_task(simulator.run(stop_sim))
+    agent_task = asyncio.create_task(agent.run(stop_agent))
+    say(f"press line: {len(sim_config.presses)} presses on " + ", ".join(simulator.endpoints().values()))
+    say(f"twin server: {api} (twins of {', '.join(p.asset for p in sim_config.presses)})")
+    say(f"history:     {api}/timeseries  store {data_dir / 'timeseries.db'}")
+    say(f"configs:     {data_dir / 'agent.yaml'} (run parts alone with `twinedge agent run --config ...`)")
+    say("running " + (f"for {duration:g} s" if duration else "until Ctrl-C") + " ...")
+    try:
+        if duration:
+            await asyncio.sleep(duration)
+        else:
+            await asyncio.Event().wait()
+    finally:
+        await agent.stop_sources()
+        stop_sim.set()
+        await sim_task
+        await simulator.stop()
+        if not await agent.drain(30):
+            say("warning: some samples were still buffered at shutdown; they are kept for the next run")
+        result = totals(agent, stored_before, stored_samples(data_dir / "timeseries.db"))
+        stop_agent.set()
+        await agent_task
+        server.should_exit = True
+        await server_task
+    return result
 
 
 @click.command()
+@click.option("--port", default=8081, show_default=True, help="Port of the twin server (API under /api/v3.0).")
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("twinedge-data"),
-              show_default=True, help="Where the twin files are written.")
-@click.option("--asset-id", default="press-01", show_default=True, help="The press's asset id.")
-@click.option("--spec", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              default=SPECS_DIR / "hydraulic-press.yaml", show_default="hydraulic press 200 t",
-              help="Equipment spec (YAML) to build the twin from.")
-def demo(data_dir: Path, asset_id: str, spec: Path) -> None:
-    """Build the digital twin of a hydraulic press, validate it, write it as AAS JSON and AASX."""
+              show_default=True, help="Twins, history, buffer and the generated configs.")
+@click.option("--duration", type=click.FloatRange(min=1), default=None,
+              help="Stop after this many seconds (default: run until Ctrl-C).")
+@click.option("--json", "as_json", is_flag=True, help='End with one JSON line: {"samples_read", "samples_stored", '
+              '"twin_updates", "lost"}.')
+@click.option("--line", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=DEFAULT_LINE,
+              show_default="the built-in three-press line", help="Simulator configuration (YAML).")
+def demo(port: int, data_dir: Path, duration: float | None, as_json: bool, line: Path) -> None:
+    """Run a simulated hydraulic-press line through the edge agent into live AAS twins and history.
+
+    Nothing to install: the simulator (OPC UA + Modbus TCP), agent, twin server and time-series
+    store all run here on loopback.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asyncua").setLevel(logging.CRITICAL)  # the agent reports connection trouble itself
     try:
-        equipment = load_spec(spec)
-        environment = build_twin(equipment, asset_id, serial_number=f"SN-{asset_id}")
+        result = asyncio.run(run_demo(data_dir, port, duration, line, quiet=False))
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+        return
     except AasError as exc:
         raise click.ClickException(str(exc)) from None
-    package = AasPackage(environment)
-    problems = validate_package(package, f"twin of {asset_id}")
-    for problem in problems:
-        click.echo(str(problem), err=True)
-    if any(p.severity == "error" for p in problems):
-        raise click.ClickException("the built twin is not valid; nothing written")
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    click.echo(f"Twin of {asset_id!r} ({equipment.equipment_type} {equipment.version}):")
-    for shell in environment.asset_administration_shells or []:
-        click.echo(f"  shell      {shell.id}")
-    for submodel in environment.submodels or []:
-        count = sum(1 for node in submodel.descend() if isinstance(node, aas.SubmodelElement))
-        click.echo(f"  submodel   {submodel.id_short:<20} {count:>4} elements  {submodel.id}")
-    click.echo(f"  concepts   {len(environment.concept_descriptions or [])} concept descriptions")
-    for suffix in (".json", ".aasx"):
-        target = data_dir / f"{asset_id}{suffix}"
-        save(package, target)
-        click.echo(f"wrote {target} ({target.stat().st_size} bytes)")
-    click.echo(f"valid: 0 errors, {len(problems)} warnings (check again: twinedge aas validate {data_dir}/*)")
+    if as_json:
+        sys.stdout.write(orjson.dumps(result.__dict__).decode() + "\n")
+    else:
+        click.echo(f"read {result.samples_read} samples, stored {result.samples_stored}, "
+                   f"{result.twin_updates} twin updates, lost {result.lost}")

@@ -75,6 +75,11 @@ class Connector(ABC):
     def signals(self) -> Sequence[str]:
         """The signal names this connector produces (its configured tags/nodes/topics)."""
 
+    def accepts(self, signal: str) -> bool:
+        """Whether a binding may name `signal`: connectors with name templates (MQTT wildcards) know
+        more names than `signals()` lists before the first message."""
+        return signal in self.signals()
+
     async def read_once(self, timeout: float = 10.0) -> list[Reading]:
         """Connect, read every signal once, disconnect (for `twinedge agent check`)."""
         readings: list[Reading] = []

@@ -196,6 +196,11 @@ def _compile_template(name: str, wildcards: int, flt: str) -> _Template:
     return tuple(p for p in parts if p != "")
 
 
+def _template_pattern(template: _Template) -> re.Pattern[str]:
+    """A regex for every name the template can render (a wildcard match is non-empty text)."""
+    return re.compile("".join(re.escape(p) if isinstance(p, str) else ".+" for p in template))
+
+
 def _render(template: _Template, matches: tuple[str, ...]) -> str:
     return "".join(p if isinstance(p, str) else matches[p - 1] for p in template)
 
@@ -687,6 +692,11 @@ class MqttConnector(Connector):
 
     def signals(self) -> Sequence[str]:
         return [*self._static, *self._seen]
+
+    def accepts(self, signal: str) -> bool:
+        if signal in self._static or signal in self._seen:
+            return True
+        return any(_template_pattern(t).fullmatch(signal) for spec in self._specs for t in spec.templates)
 
     # -- paho thread ----------------------------------------------------------------------------
     def _post(self, item: tuple[MQTTMessage, float] | _Event) -> None:
