@@ -255,7 +255,7 @@ def test_bad_payloads_are_per_signal_errors(mosquitto_broker: MosquittoBroker) -
             pub.send("plant/hall1/power", b"nan")                            # BAD: not a finite number literal
             pub.send("plant/hall1/state", b"\xff\xfe")                        # BAD: not UTF-8
             pub.send("plant/hall1/state", b"ok")                             # good
-            await src.wait_for(4 + 4 + 3)
+            await src.wait_for(4 + 4 + 2 + 2)
             bad = [r for r in src.readings[:4]]
             assert {r.signal for r in bad} == {"h.p.oil_temp", "h.p.third", "h.p.state", "h.p.ok"}
             assert all(r.quality is Quality.BAD and r.value is None for r in bad)
@@ -279,7 +279,7 @@ def test_bad_payloads_are_per_signal_errors(mosquitto_broker: MosquittoBroker) -
             pub.send(t, b'{"data": {"temp": 2.0, "run.state": "RUN"}, "values": [1, 2, 3], "flags": [true],'
                         b' "ts": 1764072000000}')
             pub.send("plant/hall1/power", b"12")
-            await src.wait_for(11 + 5)
+            await src.wait_for(12 + 5)
             assert src.last("h.p.third").value == 3 and src.last("hall1.power").value == 12
             assert set(errs) == set()
             assert c.stats.connected

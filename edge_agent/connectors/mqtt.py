@@ -66,8 +66,9 @@ Delivery and speed
     paho-mqtt 2.x runs the network loop in a thread of this connector. Its ``on_message`` only appends
     the message to a list; the event loop is woken once per batch, decodes everything that arrived in
     one go and emits one ``Sequence[Reading]`` per batch (at most ``emit_batch`` messages). A QoS 1/2
-    message is acknowledged once it is in that list (the acks of one burst of packets go out together,
-    in order). If the agent falls behind by
+    message is acknowledged once its readings are in the agent's durable buffer (``emit`` returned), so a
+    crash or SIGKILL before that makes the broker deliver it again (at least once; the stores are
+    idempotent, so nothing is stored twice). If the agent falls behind by
     ``max_pending`` messages the network thread stops reading (TCP back-pressure to the broker, which
     then queues or drops by its own limits: Mosquitto keeps ``max_queued_messages``, default 1000, per
     client and drops beyond that even at QoS 1). ``persistent_session: true`` keeps the session (and the
@@ -493,7 +494,7 @@ def _nodelay(client: Client, userdata: Any, sock: Any) -> None:
 
 
 def make_client(conn: MqttConnection, environ: Mapping[str, str], *, client_id: str, clean: bool,
-                client_class: type[Client] | None = None) -> Client:
+                client_class: type[Client] | None = None, manual_ack: bool = False) -> Client:
     """A paho 2.x client (callback API 2) with credentials, TLS and TCP_NODELAY set; not connected.
 
     ``clean`` is the MQTT 3.1.1 clean-session flag; for MQTT 5 pass ``clean_start`` to ``connect``.
@@ -505,7 +506,7 @@ def make_client(conn: MqttConnection, environ: Mapping[str, str], *, client_id: 
     v5 = conn.protocol == "5"
     client = (client_class or Client)(CallbackAPIVersion.VERSION2, client_id=client_id,
                     protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
-                    clean_session=None if v5 else clean)
+                    clean_session=None if v5 else clean, manual_ack=manual_ack)
     password = _password(conn, environ)
     if conn.username is not None or password is not None:
         client.username_pw_set(conn.username or "", password)
@@ -804,7 +805,8 @@ class MqttConnector(Connector):
             self._pending = []
             self._wakeup_sent = False
         client = make_client(self.config, self._environ, client_id=self.client_id,
-                             clean=not self.config.persistent_session, client_class=_draining_client_class())
+                             clean=not self.config.persistent_session, client_class=_draining_client_class(),
+                             manual_ack=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -825,10 +827,16 @@ class MqttConnector(Connector):
                     self._room.notify_all()
                 step = self.config.emit_batch
                 for start in range(0, len(batch), step):
-                    readings = self._process(batch[start:start + step])
+                    chunk = batch[start:start + step]
+                    readings = self._process(chunk)
                     if readings:
                         self.stats.readings += len(readings)
                         await emit(readings)
+                    # Acknowledge only now that the readings are in the durable buffer: a crash before
+                    # this line makes the broker deliver them again (the stores drop the duplicates).
+                    for item in chunk:
+                        if type(item) is tuple and item[0].qos:
+                            client.ack(item[0].mid, item[0].qos)
         finally:
             self._stop.set()
             with self._lock:
