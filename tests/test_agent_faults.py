@@ -176,7 +176,7 @@ class NorthboundSubscriber:
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="northbound-reader", clean_session=False)
         self.client.on_connect = lambda c, *_: c.subscribe("sink/#", qos=1)
         self.client.on_message = self._message
-        self.client.reconnect_delay_set(0.2, 1)
+        self.client.reconnect_delay_set(1, 1)
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
 
