@@ -6,6 +6,7 @@ import click
 
 from aas_models.cli import aas_group
 from edge_agent.cli import agent_group
+from edge_agent.simulator.cli import simulate
 from twin_server.cli import server, server_token
 from twinedge import __version__
 from twinedge.demo import demo
@@ -22,6 +23,7 @@ cli.add_command(agent_group)
 cli.add_command(demo)
 cli.add_command(server)
 cli.add_command(server_token)
+cli.add_command(simulate)
 
 
 def main() -> None:
