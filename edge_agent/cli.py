@@ -15,6 +15,7 @@ import click
 import orjson
 
 from edge_agent.config import ConfigError, load_config
+from edge_agent.discovery import discover_group
 
 ConfigFile = click.Path(path_type=Path, dir_okay=False, exists=True)
 
@@ -120,3 +121,6 @@ def status(url: str) -> None:
     for source, problems in snapshot.get("problems", {}).items():
         for sig, text in problems.items():
             click.echo(f"problem {source}/{sig}: {text}")
+
+
+agent_group.add_command(discover_group)

@@ -43,6 +43,8 @@ How it works:
   that is not a number, boolean or string, a filter the server refuses) gets a message in
   `stats.signal_errors[signal]` naming the node id and endpoint, logged once; the other signals
   keep running.
+* `OpcUaConnection` (endpoint, security, user) and `open_client` are shared with tag discovery
+  (`edge_agent.discovery`), so both connect the same way.
 """
 
 from __future__ import annotations
