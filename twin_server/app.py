@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from aas_models.timeseries.base import TimeSeriesStore
 from aas_models.timeseries.sqlite import SqliteTimeSeries
-from twin_server import errors
+from twin_server import errors, ui
 from twin_server.auth import Authenticator
 from twin_server.config import ServerConfig
 from twin_server.events import Event, EventBus, EventKind, EventType, MqttPublisher
@@ -97,5 +97,6 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None, environ:
     if config.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["*"],
                            allow_headers=["*"])
+    ui.mount(app, ui.UiSettings.for_data_dir(config.data_dir))  # dashboards at /ui
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     return app

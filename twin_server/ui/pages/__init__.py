@@ -1,0 +1,1 @@
+"""One module per dashboard page; each turns a Ctx into the page's HTML."""
