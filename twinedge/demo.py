@@ -185,6 +185,7 @@ async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path
     sim_task = asyncio.create_task(simulator.run(stop_sim))
     agent_task = asyncio.create_task(agent.run(stop_agent))
     say(f"press line: {len(sim_config.presses)} presses on " + ", ".join(simulator.endpoints().values()))
+    say(f"dashboards:  {base}/ui")
     say(f"twin server: {api} (twins of {', '.join(p.asset for p in sim_config.presses)})")
     say(f"history:     {api}/timeseries  store {data_dir / 'timeseries.db'}")
     say(f"configs:     {data_dir / 'agent.yaml'} (run parts alone with `twinedge agent run --config ...`)")
