@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -33,8 +32,10 @@ from aas_models.validation import validate_package
 from edge_agent.assembly import build_agent
 from edge_agent.config import parse_config
 from edge_agent.runtime import Agent
-from edge_agent.simulator import SimulatorConfig, modbus_points, opcua_node_id
+from edge_agent.simulator import SimulatorConfig
 from edge_agent.simulator import load_config as load_simulator_config
+from edge_agent.simulator.bindings import agent_config as simulator_bindings
+from edge_agent.simulator.config import ProtocolName
 from edge_agent.simulator.servers import Simulator
 from twin_server.app import create_app
 from twin_server.config import ServerConfig
@@ -42,61 +43,26 @@ from twin_server.config import ServerConfig
 DEFAULT_LINE = Path(__file__).resolve().parents[1] / "edge_agent" / "simulator" / "press-line.yaml"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def simulator_config(path: Path) -> SimulatorConfig:
     """The press line on free loopback ports (the file's ports may be taken on a user's PC)."""
     config = load_simulator_config(path)
     update: dict[str, Any] = {}
-    if config.opcua is not None:
-        update["opcua"] = config.opcua.model_copy(update={"host": "127.0.0.1", "port": free_port()})
-    if config.modbus is not None:
-        update["modbus"] = config.modbus.model_copy(update={"host": "127.0.0.1", "port": free_port()})
+    for name in ("opcua", "modbus"):
+        served = getattr(config, name)
+        if served is not None:
+            update[name] = served.model_copy(update={"host": "127.0.0.1", "port": 0})
     return config.model_copy(update=update)
 
 
 def agent_config(sim: SimulatorConfig, server_url: str, data_dir: Path) -> dict[str, Any]:
-    """An agent config (as YAML data) that binds every simulated signal to its press's twin: odd
-    presses over OPC UA subscriptions, even ones over Modbus TCP polling, to show both."""
-    presses = list(sim.presses)
-    over_opcua = {p.name for i, p in enumerate(presses) if i % 2 == 0 or sim.modbus is None}
-    sources: list[dict[str, Any]] = []
-    bindings: dict[str, list[dict[str, Any]]] = {p.name: [] for p in presses}
-    spec_signals = {s.name for s in load_spec(SPECS_DIR / "hydraulic-press.yaml").signals}
-    if sim.opcua is not None and over_opcua:
-        nodes = []
-        for press in presses:
-            if press.name not in over_opcua:
-                continue
-            for signal in sorted(spec_signals):
-                name = f"{press.name}.{signal}"
-                nodes.append({"signal": name, "node_id": opcua_node_id(press.name, signal),
-                              "sampling_interval": 100})
-                bindings[press.name].append({"source": "opcua", "signal": name, "element": signal})
-        sources.append({"type": "opcua", "name": "opcua", "endpoint": sim.opcua.endpoint, "nodes": nodes})
-    if sim.modbus is not None:
-        tags = []
-        for point in modbus_points(sim):
-            if point.press in over_opcua or point.signal not in spec_signals:
-                continue
-            name = f"{point.press}.{point.signal}"
-            tag: dict[str, Any] = {"signal": name, "table": "holding", "address": point.address,
-                                   "unit_id": point.unit_id, "data_type": point.data_type}
-            if point.data_type == "string":
-                tag["length"] = point.count
-            tags.append(tag)
-            bindings[point.press].append({"source": "modbus", "signal": name, "element": point.signal})
-        if tags:
-            sources.append({"type": "modbus", "name": "modbus", "host": sim.modbus.host, "port": sim.modbus.port,
-                            "poll_interval": 0.1, "tags": tags})
-    return {
-        "sources": sources,
-        "assets": [{"id": p.asset, "bindings": bindings[p.name]} for p in presses],
+    """An agent config (as YAML data) binding every simulated signal to its press's twin: odd presses
+    over OPC UA subscriptions, even ones over Modbus TCP polling, to show both."""
+    both: tuple[ProtocolName, ...] = ("opcua", "modbus")
+    served = [name for name in both if getattr(sim, name) is not None and getattr(sim, name).enabled]
+    if not served:
+        raise click.ClickException("the simulator configuration serves neither OPC UA nor Modbus")
+    protocols: dict[str, ProtocolName] = {p.name: served[i % len(served)] for i, p in enumerate(sim.presses)}
+    return simulator_bindings(sim, protocols) | {
         "sinks": [{"type": "twin", "url": server_url},
                   {"type": "timeseries", "path": str(data_dir / "timeseries.db")}],
         "buffer": {"path": str(data_dir / "agent-buffer.db")},
@@ -161,9 +127,6 @@ async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path
     twins = write_twins(sim_config, data_dir, f"{api}/timeseries")
     server_config = ServerConfig(host="127.0.0.1", port=port, data_dir=data_dir / "server", load=twins,
                                  timeseries=data_dir / "timeseries.db")
-    agent_data = agent_config(sim_config, api, data_dir)
-    (data_dir / "agent.yaml").write_text(yaml.safe_dump(agent_data, sort_keys=False), encoding="utf-8")
-    agent = build_agent(parse_config(agent_data, str(data_dir / "agent.yaml")), {}, str(data_dir / "agent.yaml"))
     stored_before = stored_samples(data_dir / "timeseries.db")
 
     def say(text: str) -> None:
@@ -180,7 +143,10 @@ async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path
         await asyncio.sleep(0.05)
 
     simulator = Simulator(sim_config)
-    await simulator.start()
+    await simulator.start()  # binds free ports: simulator.config has the real ones
+    agent_data = agent_config(simulator.config, api, data_dir)
+    (data_dir / "agent.yaml").write_text(yaml.safe_dump(agent_data, sort_keys=False), encoding="utf-8")
+    agent = build_agent(parse_config(agent_data, str(data_dir / "agent.yaml")), {}, str(data_dir / "agent.yaml"))
     stop_sim, stop_agent = asyncio.Event(), asyncio.Event()
     sim_task = asyncio.create_task(simulator.run(stop_sim))
     agent_task = asyncio.create_task(agent.run(stop_agent))

@@ -41,6 +41,7 @@ from edge_agent.simulator.model import (
     SignalSource,
     UnknownPressError,
     dataset_condition,
+    severity_for_condition,
 )
 from edge_agent.simulator.replay import CsvReplay, ReplayError
 from edge_agent.simulator.servers import Simulator, SimulatorError, build_source, run_simulator
@@ -79,5 +80,6 @@ __all__ = [
     "parse_config",
     "register_map",
     "run_simulator",
+    "severity_for_condition",
     "signal_points",
 ]

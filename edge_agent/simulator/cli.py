@@ -9,8 +9,11 @@ import signal
 from pathlib import Path
 
 import click
+import yaml
 
+from edge_agent.simulator.bindings import agent_config
 from edge_agent.simulator.config import (
+    ProtocolName,
     SimulatorConfig,
     SimulatorConfigError,
     load_config,
@@ -19,7 +22,7 @@ from edge_agent.simulator.config import (
     register_map,
 )
 from edge_agent.simulator.model import FaultKind
-from edge_agent.simulator.replay import ReplayError
+from edge_agent.simulator.replay import CsvRecorder, ReplayError
 from edge_agent.simulator.servers import Simulator, SimulatorError, run_simulator
 
 #: The configuration used without --config: 3 presses, OPC UA on 4840, Modbus on 5020, MQTT off.
@@ -73,15 +76,24 @@ def _register_map_text(config: SimulatorConfig) -> str:
                    "seconds), e.g. Press2:pump:0.6:60:120. Repeatable.")
 @click.option("--seed", type=int, help="Random seed (overrides the configuration's).")
 @click.option("--register-map", "show_map", is_flag=True, help="Print the Modbus register map and exit.")
+@click.option("--agent-config", "agent_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Once the servers listen, write the sources and assets of an agent configuration that binds "
+                   "every signal of every press to its twin (edit, add sinks, then `twinedge agent run`).")
+@click.option("--agent-protocol", type=click.Choice(["opcua", "modbus", "mqtt"]),
+              help="Protocol the --agent-config reads.  [default: the first served of opcua, modbus, mqtt]")
+@click.option("--record", "record_dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Write every tick to DIR/<Press>.csv and a DIR/replay.yaml that replays them.")
 def simulate(config_file: Path | None, duration: float | None, status_every: float, faults: tuple[str, ...],
-             seed: int | None, show_map: bool) -> None:
+             seed: int | None, show_map: bool, agent_file: Path | None, agent_protocol: ProtocolName | None,
+             record_dir: Path | None) -> None:
     """Simulate a line of hydraulic presses and serve its signals on real protocols.
 
     Each press runs stroke cycles (approach, press, hold, return) and reports RamPosition,
     HydraulicPressure, PressForce, OilTemperature, MotorCurrent, Vibration, CycleCounter, CycleTime
     and PartQuality. Faults (cooler, valve, pump, accumulator) ramp in as configured. OPC UA nodes are
     ns=2;s=<Press>.<Signal>; Modbus units and registers are listed by --register-map; MQTT messages
-    go to <topic_prefix>/<Press>/telemetry.
+    go to <topic_prefix>/<Press>/telemetry. With `replay:` in the configuration it serves recorded CSV
+    rows instead of the model (--record writes them).
     """
     path = config_file or DEFAULT_CONFIG
     try:
@@ -112,15 +124,50 @@ def simulate(config_file: Path | None, duration: float | None, status_every: flo
     for i, fault in enumerate(config.faults):
         click.echo(f"fault: {config.press_names()[config.fault_press_index(i)]} {FaultKind(fault.kind).value} "
                    f"severity {fault.severity:g} from {fault.onset:g} s over {fault.ramp:g} s")
+    served = [p for p in ("opcua", "modbus", "mqtt") if (c := getattr(config, p)) is not None and c.enabled]
+    if agent_file is not None and agent_protocol is None:
+        if not served:
+            raise click.ClickException("--agent-config: no protocol is enabled in the configuration")
+        agent_protocol = served[0]  # type: ignore[assignment]
+    if agent_protocol is not None and agent_protocol not in served:
+        raise click.ClickException(f"--agent-protocol {agent_protocol}: the configuration does not serve it; "
+                                   f"it serves {', '.join(served) or 'nothing'}")
+    agent = (agent_file, agent_protocol) if agent_file is not None and agent_protocol is not None else None
     try:
-        asyncio.run(_run(config, duration, status_every))
-    except (SimulatorError, ReplayError) as exc:
+        asyncio.run(_run(config, duration, status_every, agent, record_dir))
+    except (SimulatorError, SimulatorConfigError, ReplayError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         pass
 
 
-async def _run(config: SimulatorConfig, duration: float | None, status_every: float) -> None:
+def _write_agent_config(sim: Simulator, path: Path, protocol: ProtocolName) -> None:
+    data = agent_config(sim.config, protocol)
+    text = ("# Agent sources and assets for the simulated press line (written by `twinedge simulate`);\n"
+            "# add sinks (default: the twin server and the embedded time-series store) as needed.\n")
+    try:
+        path.write_text(text + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    except OSError as exc:
+        raise SimulatorError(f"--agent-config: cannot write {path}: {exc.strerror}") from None
+    click.echo(f"agent config ({protocol}): {path}")
+
+
+def _write_replay_config(config: SimulatorConfig, directory: Path) -> Path:
+    """A configuration like ``config`` that replays the recording in ``directory`` (faults are in the data)."""
+    data = config.model_dump(mode="json", exclude_none=True, exclude={"faults", "replay"})
+    data["replay"] = {"files": {name: f"{name}.csv" for name in config.press_names()}, "loop": True}
+    parse_config(data, "the replay configuration", directory)  # it must load as written
+    path = directory / "replay.yaml"
+    text = "# Replays the recording next to this file (written by `twinedge simulate --record`).\n"
+    try:
+        path.write_text(text + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    except OSError as exc:
+        raise SimulatorError(f"--record: cannot write {path}: {exc.strerror}") from None
+    return path
+
+
+async def _run(config: SimulatorConfig, duration: float | None, status_every: float,
+               agent: tuple[Path, ProtocolName] | None = None, record: Path | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # not on Windows
@@ -135,13 +182,21 @@ async def _run(config: SimulatorConfig, duration: float | None, status_every: fl
             click.echo(_status_line(sim, start))
 
     started: list[Simulator] = []
+    recorders: list[CsvRecorder] = []
 
     def ready(sim: Simulator) -> None:
         started.append(sim)
+        if record is not None:
+            recorders.append(CsvRecorder(record, sim.config.press_names()))
+            sim.listeners.append(recorders[-1])
+            click.echo(f"recording to {record}; replay with: twinedge simulate --config "
+                       f"{_write_replay_config(config, record)}")
         if not sim.servers:
             click.echo("no protocol enabled: enable opcua, modbus or mqtt in the configuration", err=True)
         for text in sim.endpoints().values():
             click.echo(text)
+        if agent is not None:
+            _write_agent_config(sim, *agent)
         click.echo("running" + (f" for {duration:g} s" if duration else "; Ctrl-C stops"))
         if duration is not None:
             loop.call_later(duration, stop.set)
@@ -154,5 +209,8 @@ async def _run(config: SimulatorConfig, duration: float | None, status_every: fl
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for recorder in recorders:
+            recorder.close()
+            click.echo(f"recorded {recorder.rows} ticks")
         for sim in started:
             click.echo(f"stopped after {sim.source.time:.1f} s of model time ({sim.ticks} ticks)")

@@ -7,6 +7,7 @@ A configuration (see ``press-line.yaml`` next to this module)::
     seed: 42
     faults:                    # press name (or 1-based number), kind, severity 0..1, onset s, ramp s
       - {press: Press2, kind: cooler, severity: 0.8, onset: 180, ramp: 300}
+      - {press: 3, kind: accumulator, condition: 100}   # or in the UCI data set's terms (100 bar)
     opcua: {host: 127.0.0.1, port: 4840}          # nodes ns=2;s=<Press>.<Signal>; port 0: any free port
     modbus: {host: 127.0.0.1, port: 5020}         # unit id per press, register map below; port 0: any free
     mqtt: {enabled: false, host: 127.0.0.1, port: 1883, topic_prefix: twinedge/sim}
@@ -55,7 +56,14 @@ from typing import Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from edge_agent.simulator.model import ANALOG_SIGNALS, SIGNALS, FaultKind, PressParams, SignalValue
+from edge_agent.simulator.model import (
+    ANALOG_SIGNALS,
+    SIGNALS,
+    FaultKind,
+    PressParams,
+    SignalValue,
+    severity_for_condition,
+)
 
 #: The protocols the simulator serves on.
 ProtocolName = Literal["opcua", "modbus", "mqtt"]
@@ -96,13 +104,39 @@ class PressConfig(_Model):
 
 
 class FaultConfig(_Model):
-    """A fault ramping in: severity 0..1 reached ``ramp`` seconds after ``onset`` (seconds of model time)."""
+    """A fault ramping in: severity 0..1 reached ``ramp`` seconds after ``onset`` (seconds of model time).
+
+    Instead of ``severity``, ``condition`` gives it in the UCI hydraulic data set's terms (its
+    ``profile.txt``): cooler efficiency % (100..3), valve condition % (100..73), pump leakage (0..2),
+    accumulator pressure bar (130..90).
+    """
 
     press: str | int = Field(description="press name, or its 1-based number")
     kind: FaultKind
     severity: float = Field(ge=0.0, le=1.0)
     onset: float = Field(default=0.0, ge=0.0)
     ramp: float = Field(default=0.0, ge=0.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _condition(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "condition" not in data:
+            return data
+        data = dict(data)
+        condition = data.pop("condition")
+        if "severity" in data:
+            raise ValueError("give severity (0..1) or condition (the data set's value), not both")
+        if isinstance(condition, bool) or not isinstance(condition, int | float):
+            raise ValueError(f"condition {condition!r} is not a number (the data set's value, e.g. 20 for a "
+                             "cooler at 20 %)")
+        try:
+            kind = FaultKind(data.get("kind"))
+            severity = severity_for_condition(kind, float(condition))
+        except (TypeError, ValueError) as exc:  # an unknown kind is reported by the kind field
+            if "kind" in data and data.get("kind") in {k.value for k in FaultKind}:
+                raise ValueError(str(exc)) from None
+            return data
+        return {**data, "severity": severity}
 
 
 class ModelConfig(_Model):

@@ -67,6 +67,13 @@ UNITS: dict[str, str] = {
     "MotorCurrent": "A", "Vibration": "mm/s", "CycleCounter": "", "CycleTime": "s", "PartQuality": "",
 }
 
+#: Measuring ranges of the analog signals (OPC UA EURange): the press's stroke, maximum working
+#: pressure and nominal force, and what the sensors on such a press usually span.
+RANGES: dict[str, tuple[float, float]] = {
+    "RamPosition": (0.0, 800.0), "HydraulicPressure": (0.0, 250.0), "PressForce": (0.0, 2000.0),
+    "OilTemperature": (0.0, 100.0), "MotorCurrent": (0.0, 100.0), "Vibration": (0.0, 20.0), "CycleTime": (0.0, 60.0),
+}
+
 SignalValue = float | int | str
 
 
@@ -95,19 +102,36 @@ class Phase(IntEnum):
     RETURN = 5
 
 
+#: Per fault kind: the data set's condition value of a healthy component and at its worst grade, and
+#: what the value is.
+DATASET_RANGES: dict[FaultKind, tuple[float, float, str]] = {
+    FaultKind.COOLER: (100.0, 3.0, "cooler efficiency %"),
+    FaultKind.VALVE: (100.0, 73.0, "valve condition %"),
+    FaultKind.PUMP: (0.0, 2.0, "internal pump leakage grade"),
+    FaultKind.ACCUMULATOR: (130.0, 90.0, "accumulator pressure bar"),
+}
+
+
 def dataset_condition(kind: FaultKind | str, severity: float) -> float:
     """The UCI hydraulic data set's condition value for a severity 0..1 (linear between its extremes):
     cooler efficiency % (100 -> 3), valve condition % (100 -> 73), internal pump leakage (0 -> 2),
     accumulator pressure bar (130 -> 90)."""
     s = min(max(float(severity), 0.0), 1.0)
+    healthy, worst, _ = DATASET_RANGES[FaultKind(kind)]
+    return healthy + (worst - healthy) * s
+
+
+def severity_for_condition(kind: FaultKind | str, condition: float) -> float:
+    """The severity 0..1 of a data set condition value (the inverse of :func:`dataset_condition`), e.g.
+    cooler 20 % -> 0.825; ValueError naming the range when it is outside the data set's."""
     kind = FaultKind(kind)
-    if kind is FaultKind.COOLER:
-        return 100.0 - 97.0 * s
-    if kind is FaultKind.VALVE:
-        return 100.0 - 27.0 * s
-    if kind is FaultKind.PUMP:
-        return 2.0 * s
-    return 130.0 - 40.0 * s
+    healthy, worst, what = DATASET_RANGES[kind]
+    severity = (float(condition) - healthy) / (worst - healthy)
+    if not -1e-9 <= severity <= 1.0 + 1e-9:
+        low, high = sorted((healthy, worst))
+        raise ValueError(f"condition {condition:g} is outside the data set's {kind.value} range: {what} "
+                         f"from {low:g} to {high:g}")
+    return min(max(severity, 0.0), 1.0)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ signal names of the hydraulic-press spec (any subset), then one row per sample. 
 keeps the column's previous value. At model time *t* (seconds since the start) a press serves the
 last row whose time, counted from the first row, is at most *t*; with ``loop`` the file starts over
 after its last row, one typical row interval later.
+
+:class:`CsvRecorder` writes such files from a running simulator (``twinedge simulate --record DIR``),
+so a run, faults included, can be replayed exactly.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from __future__ import annotations
 import bisect
 import csv
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO, Protocol
 
 from edge_agent.simulator.model import SIGNALS, SignalValue, UnknownPressError
 
@@ -182,3 +186,53 @@ class CsvReplay:
         if not 0 <= press < len(self._names):
             raise UnknownPressError(f"press index {press} is out of range 0..{len(self._names) - 1}")
         return press
+
+
+class _Tick(Protocol):
+    @property
+    def model_time(self) -> float: ...
+
+    @property
+    def values(self) -> Sequence[Mapping[str, SignalValue]]: ...
+
+
+class CsvRecorder:
+    """Writes every tick it is given (a simulator listener) to ``<directory>/<Press>.csv``: the model time in
+    seconds and the signals, in the format :func:`read_csv` reads. Call :meth:`close` at the end."""
+
+    def __init__(self, directory: Path, presses: Sequence[str]) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.paths = [directory / f"{name}.csv" for name in presses]
+            self._files: list[IO[str]] = []
+            for path in self.paths:
+                self._files.append(path.open("w", newline="", encoding="utf-8"))
+        except OSError as exc:
+            self.close()
+            raise ReplayError(f"{directory}: cannot write the recording: {exc.strerror}") from None
+        self._writers = [csv.writer(f) for f in self._files]
+        for writer in self._writers:
+            writer.writerow(["time", *SIGNALS])
+        self.rows = 0
+
+    def __call__(self, tick: _Tick) -> None:
+        t = repr(round(tick.model_time, 6))
+        for writer, values in zip(self._writers, tick.values, strict=True):
+            writer.writerow([t, *(_cell(values.get(s)) for s in SIGNALS)])
+        self.rows += 1
+        if self.rows % 100 == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        for f in self._files:
+            f.flush()
+
+    def close(self) -> None:
+        for f in getattr(self, "_files", []):
+            f.close()
+
+
+def _cell(value: SignalValue | None) -> str:
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)

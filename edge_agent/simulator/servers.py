@@ -6,7 +6,8 @@ and hands every tick's values, stamped with the wall-clock time (UTC), to each e
 - **OPC UA**: variables ``ns=2;s=<Press>.<Signal>`` (Double; CycleCounter Int64; PartQuality String)
   under the object ``ns=2;s=<Press>`` (which also has the property ``<Press>.AssetId``). A variable
   is written when its value changes, with that tick's source and server timestamps; until the first
-  value it has the status BadWaitingForInitialData.
+  value it has the status BadWaitingForInitialData. Each variable has the spec's description, and the
+  analog ones the properties EngineeringUnits (UN/CEFACT) and EURange, for discovery and percent deadbands.
 - **Modbus TCP**: each press's register block (:func:`~edge_agent.simulator.config.register_map`),
   readable with function 3 or 4 and refreshed every tick; an unknown unit id is answered with
   exception 0x0B (gateway target failed to respond), a write with 0x02 (illegal address).
@@ -24,7 +25,8 @@ Inside another asyncio program (``twinedge demo``, tests)::
 ``await run_simulator(config, stop)`` does the same until ``stop`` is set (or the task is cancelled).
 :meth:`Simulator.inject` changes a fault while running; :meth:`Simulator.stop_protocol` /
 :meth:`Simulator.start_protocol` take one protocol away and back
-(a device outage); :meth:`Simulator.pause` freezes the values.
+(a device outage); :meth:`Simulator.pause` freezes the values; ``Simulator.listeners`` get every tick
+(:class:`~edge_agent.simulator.replay.CsvRecorder` records them for replay).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from typing import Any, cast
 
 import orjson
 
+from aas_models.equipment import SPECS_DIR, load_spec
 from edge_agent.simulator.config import (
     REGISTERS_PER_PRESS,
     ModbusConfig,
@@ -58,12 +61,15 @@ from edge_agent.simulator.config import (
 )
 from edge_agent.simulator.model import (
     ANALOG_SIGNALS,
+    RANGES,
     SIGNALS,
+    UNITS,
     Fault,
     FaultKind,
     PressLine,
     SignalSource,
     SignalValue,
+    severity_for_condition,
 )
 from edge_agent.simulator.replay import CsvReplay
 
@@ -79,10 +85,15 @@ class SimulatorError(Exception):
 
 @dataclass(frozen=True)
 class Tick:
-    """One publication: the wall-clock time and every press's values (in press order)."""
+    """One publication: the wall-clock time, every press's values (in press order), the model time (s)."""
 
     time: datetime
     values: Sequence[dict[str, SignalValue]]
+    model_time: float = 0.0
+
+
+#: Called with every tick the simulator publishes (e.g. :class:`~edge_agent.simulator.replay.CsvRecorder`).
+Listener = Callable[[Tick], None]
 
 
 def build_source(config: SimulatorConfig) -> PressLine | CsvReplay:
@@ -122,6 +133,21 @@ class ProtocolServer(ABC):
 
 # -- OPC UA ---------------------------------------------------------------------------------------
 
+#: UN/CEFACT common codes of the signals' units (OPC UA Part 8: EUInformation).
+_UNECE = {"mm": "MMT", "bar": "BAR", "kN": "B47", "°C": "CEL", "A": "AMP", "mm/s": "C16", "s": "SEC"}
+
+
+def _eu_information(unit: str) -> Any:
+    from asyncua import ua
+
+    code = _UNECE[unit]
+    unit_id = 0
+    for char in code:
+        unit_id = unit_id << 8 | ord(char)
+    return ua.EUInformation(NamespaceUri="http://www.opcfoundation.org/UA/units/un/cefact", UnitId=unit_id,
+                            DisplayName=ua.LocalizedText(unit, "en"), Description=ua.LocalizedText(unit, "en"))
+
+
 class OpcUaServer(ProtocolServer):
     name: ProtocolName = "opcua"
 
@@ -144,6 +170,8 @@ class OpcUaServer(ProtocolServer):
     async def _build(self) -> Any:
         from asyncua import ua
         from asyncua.server.server import Server
+        from asyncua.ua.attribute_ids import AttributeIds
+        from asyncua.ua.object_ids import ObjectIds
         from asyncua.ua.status_codes import StatusCodes
 
         def node_id(text: str) -> ua.NodeId:
@@ -165,6 +193,9 @@ class OpcUaServer(ProtocolServer):
         initial.update(CycleCounter=0, PartQuality="")
         waiting = ua.DataValue(StatusCode=ua.StatusCode(ua.UInt32(StatusCodes.BadWaitingForInitialData)))
         self._vtypes = [types[s] for s in SIGNALS]
+        spec = load_spec(SPECS_DIR / "hydraulic-press.yaml")
+        descriptions = {sig.name: sig.description if isinstance(sig.description, str) else sig.description["en"]
+                        for sig in spec.signals}
         self._nodes = []
         for press in self.presses:
             obj = await server.nodes.objects.add_object(node_id(press.name), ua.QualifiedName(press.name, idx))
@@ -172,8 +203,18 @@ class OpcUaServer(ProtocolServer):
                                    press.asset, ua.VariantType.String)
             ids = []
             for signal in SIGNALS:
-                var = await obj.add_variable(node_id(f"{press.name}.{signal}"), ua.QualifiedName(signal, idx),
-                                             initial[signal], types[signal])
+                name = f"{press.name}.{signal}"
+                var = await obj.add_variable(node_id(name), ua.QualifiedName(signal, idx), initial[signal],
+                                             types[signal])
+                await var.write_attribute(AttributeIds.Description,
+                                          ua.DataValue(ua.Variant(ua.LocalizedText(descriptions[signal], "en"))))
+                if signal in RANGES:  # what discovery and percent deadbands read
+                    low, high = RANGES[signal]
+                    await var.add_property(node_id(f"{name}.EURange"), ua.QualifiedName("EURange", 0),
+                                           ua.Range(low, high), datatype=ua.NodeId(ua.Int32(ObjectIds.Range)))
+                    await var.add_property(node_id(f"{name}.EngineeringUnits"),
+                                           ua.QualifiedName("EngineeringUnits", 0), _eu_information(UNITS[signal]),
+                                           datatype=ua.NodeId(ua.Int32(ObjectIds.EUInformation)))
                 await server.write_attribute_value(var.nodeid, waiting)
                 ids.append(var.nodeid)
             self._nodes.append(ids)
@@ -442,11 +483,15 @@ class Simulator:
         self.started_at: datetime | None = None
         self._stop_event: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        #: Called with every published tick (add before :meth:`start` to get the initial values too).
+        self.listeners: list[Listener] = []
+        self.listener_errors = 0
 
     async def __aenter__(self) -> Simulator:
         await self.start()
         self._stop_event = asyncio.Event()
         self._task = asyncio.create_task(self.run(self._stop_event), name="press-line-simulator")
+        self._task.add_done_callback(_log_failure)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -477,8 +522,11 @@ class Simulator:
 
     # -- control ---------------------------------------------------------------------------------
 
-    def inject(self, press: int | str, kind: FaultKind | str, severity: float, *, ramp: float = 0.0) -> Fault:
-        """Set a fault on a press from now (severity 0..1; 0 clears it), ramping over ``ramp`` model seconds."""
+    def inject(self, press: int | str, kind: FaultKind | str, severity: float | None = None, *,
+               condition: float | None = None, ramp: float = 0.0) -> Fault:
+        """Set a fault on a press from now, ramping from its current severity over ``ramp`` model seconds:
+        ``severity`` 0..1 (0 clears it), or ``condition`` in the UCI data set's terms (e.g. cooler 20 %).
+        UnknownPressError for a press the line does not have."""
         model = self.model
         if model is None:
             raise SimulatorError("faults act on the model; this simulator replays CSV files")
@@ -486,6 +534,14 @@ class Simulator:
             kind = FaultKind(kind)
         except ValueError:
             raise SimulatorError(f"{kind!r} is not a fault kind; use {', '.join(k.value for k in FaultKind)}") from None
+        if (severity is None) == (condition is None):
+            raise SimulatorError("give a fault's severity (0..1) or its condition (the data set's value), one of them")
+        if condition is not None:
+            try:
+                severity = severity_for_condition(kind, condition)
+            except ValueError as exc:
+                raise SimulatorError(str(exc)) from None
+        assert severity is not None
         if not 0.0 <= severity <= 1.0:
             raise SimulatorError(f"fault severity {severity} is outside 0..1")
         return model.inject(press, kind, severity, ramp=ramp)
@@ -531,6 +587,7 @@ class Simulator:
         self._sync_config()
         self.started_at = datetime.now(UTC)
         tick = self._tick()
+        self._notify(tick)
         for server in self.servers.values():
             await self._publish_to(server, tick)
 
@@ -586,15 +643,27 @@ class Simulator:
         self.source.step(dt if dt is not None else self.config.time_scale / self.config.rate_hz)
         await self.publish()
 
-    async def publish(self) -> None:
-        """Publish the current values to every running protocol whose turn it is."""
+    async def publish(self, *, force: bool = False) -> None:
+        """Publish the current values to every running protocol whose turn it is (``force``: to every one,
+        e.g. after :meth:`pause`, so that all show the frozen values), and tell the listeners."""
         tick = self._tick()
+        self._notify(tick)
         for name, server in self.servers.items():
-            if server.running and self.ticks % self._every[name] == 0:
+            if server.running and (force or self.ticks % self._every[name] == 0):
                 await self._publish_to(server, tick)
 
     def _tick(self) -> Tick:
-        return Tick(datetime.now(UTC), [self.source.values(i) for i in range(len(self.source.names))])
+        return Tick(datetime.now(UTC), [self.source.values(i) for i in range(len(self.source.names))],
+                    self.source.time)
+
+    def _notify(self, tick: Tick) -> None:
+        for listener in self.listeners:
+            try:
+                listener(tick)
+            except Exception:
+                self.listener_errors += 1
+                if self.listener_errors == 1 or self.listener_errors % 1000 == 0:
+                    log.exception("a simulator listener failed (%d times so far)", self.listener_errors)
 
     async def _publish_to(self, server: ProtocolServer, tick: Tick) -> None:
         if not server.running:
@@ -605,6 +674,12 @@ class Simulator:
             server.errors += 1
             if server.errors == 1 or server.errors % 1000 == 0:
                 log.exception("publishing to %s failed (%d times so far)", server.name, server.errors)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """Say at once when the background ticking dies (``close`` raises it again later)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the press-line simulator stopped ticking", exc_info=task.exception())
 
 
 OnReady = Callable[[Simulator], Awaitable[None] | None]
