@@ -140,6 +140,11 @@ class EquipmentSpec(_Spec):
 
     equipment_type: Annotated[str, AfterValidator(_slug)]
     version: str = "1.0"
+    #: What the equipment is, for people (a reference model's README); not part of the twin.
+    description: LangText | None = None
+    #: Version segment of the model's own concept ids (default: `version`). A new model version that
+    #: keeps the concepts' meaning keeps this, so that its semanticIds do not change.
+    concept_version: str | None = None
     manufacturer_name: str
     product_designation: LangText
     order_code: str

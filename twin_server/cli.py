@@ -20,13 +20,16 @@ from twin_server.config import ConfigError, ServerConfig, load_config
 @click.option("--db", help="PostgreSQL DSN (postgresql://...) instead of the embedded store.")
 @click.option("--load", "load_files", multiple=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="AAS file (.json, .xml, .aasx) to load at start-up; repeatable. Existing ids are replaced.")
+@click.option("--catalogue", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="Reference-model catalogue (e.g. reference_models): serve its released models as templates.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="YAML configuration (tokens, limits, CORS, ...); options given here override it.")
 @click.option("--insecure", is_flag=True, help="Allow listening on a non-loopback address without authentication.")
 @click.option("--durability", type=click.Choice(["normal", "fsync"]),
               help="normal: writes survive a server crash; fsync: also a power cut.  [default: normal]")
 def server(host: str | None, port: int | None, data_dir: Path | None, db: str | None,
-           load_files: tuple[Path, ...], config_file: Path | None, insecure: bool, durability: str | None) -> None:
+           load_files: tuple[Path, ...], catalogue: Path | None, config_file: Path | None, insecure: bool,
+           durability: str | None) -> None:
     """Serve shells, submodels and concept descriptions over the AAS Part 2 HTTP API 3.0.
 
     The API is at http://HOST:PORT/api/v3.0 . Without tokens in the configuration the server only
@@ -45,6 +48,10 @@ def server(host: str | None, port: int | None, data_dir: Path | None, db: str | 
     }.items() if v is not None}
     if load_files:
         overrides["load"] = [*config.load, *load_files]
+    if catalogue is not None:
+        from aas_models.catalogue.publish import released_model_files
+
+        overrides["load"] = [*overrides.get("load", config.load), *released_model_files(catalogue)]
     if insecure:
         overrides["insecure"] = True
     config = config.model_copy(update=overrides)

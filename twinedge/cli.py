@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from aas_models.catalogue.cli import models_group
 from aas_models.cli import aas_group
 from edge_agent.cli import agent_group
 from edge_agent.simulator.cli import simulate
@@ -21,6 +22,7 @@ def cli() -> None:
 cli.add_command(aas_group)
 cli.add_command(agent_group)
 cli.add_command(demo)
+cli.add_command(models_group)
 cli.add_command(server)
 cli.add_command(server_token)
 cli.add_command(simulate)
