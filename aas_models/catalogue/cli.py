@@ -187,10 +187,16 @@ def instantiate_command(path: Path, asset_id: str, serial: str | None, year: str
         raise _fail(exc) from None
     except ids.IdError as exc:
         raise click.ClickException(str(exc)) from None
-    output.write_bytes(dump_model(twin))
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(dump_model(twin))
+        if config_path is not None and config is not None:
+            config_path.parent.mkdir(parents=True, exist_ok=True)
+            config_path.write_text(config, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {exc.filename}: {exc.strerror}") from None
     click.echo(f"{folder.label} -> {output} (twin of {asset_id})")
     if config_path is not None and config is not None:
-        config_path.write_text(config, encoding="utf-8")
         click.echo(f"agent config -> {config_path}")
 
 
