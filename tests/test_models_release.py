@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from aas_models import ids
@@ -34,9 +35,10 @@ def catalogue(tmp_path: Path) -> Path:
     for kind in ("hydraulic-press", "conveyor"):
         shutil.copytree(ROOT / kind / "1.0", root / kind / "1.0")
     for folder in (ModelFolder(root / k / "1.0") for k in ("hydraulic-press", "conveyor")):
-        text = folder.file(METADATA).read_text(encoding="utf-8")
-        status = load_metadata(folder).status
-        folder.file(METADATA).write_text(text.replace(f"status: {status}", "status: draft"), encoding="utf-8")
+        data = yaml.safe_load(folder.file(METADATA).read_text(encoding="utf-8"))
+        data.update(status="draft", reviewers=[])  # back to the start, whatever the catalogue's stage
+        data.pop("released", None)
+        folder.file(METADATA).write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
         build(folder)
     return root
 
@@ -112,7 +114,7 @@ def test_twin_server_publishes_released_models_with_aasx_download(catalogue: Pat
     merged = catalogue_environment(catalogue)
     assert [s.id for s in merged.asset_administration_shells or []] == ["urn:twinedge:rm:hydraulic-press:1.0"]
 
-    with run_server(ServerConfig(data_dir=tmp_path / "server", load=released_model_files(catalogue))) as server:
+    with run_server(ServerConfig(data_dir=tmp_path / "server", catalogue=catalogue)) as server:
         shells = httpx.get(f"{server.base}/shells").json()["result"]
         assert [(s["id"], s["assetInformation"]["assetKind"]) for s in shells] == \
             [("urn:twinedge:rm:hydraulic-press:1.0", "Type")]

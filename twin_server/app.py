@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from aas_models.catalogue.publish import released_model_files
 from aas_models.timeseries.base import TimeSeriesStore
 from aas_models.timeseries.sqlite import SqliteTimeSeries
 from twin_server import errors, ui
@@ -60,8 +61,9 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None, environ:
         await store.open()
         await history.open()
         try:
-            if config.load:
-                await load_files(repo, config.load)
+            files = [*config.load, *(released_model_files(config.catalogue) if config.catalogue else [])]
+            if files:
+                await load_files(repo, files)
             if mqtt:
                 await mqtt.start()
             yield

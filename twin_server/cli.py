@@ -49,9 +49,7 @@ def server(host: str | None, port: int | None, data_dir: Path | None, db: str | 
     if load_files:
         overrides["load"] = [*config.load, *load_files]
     if catalogue is not None:
-        from aas_models.catalogue.publish import released_model_files
-
-        overrides["load"] = [*overrides.get("load", config.load), *released_model_files(catalogue)]
+        overrides["catalogue"] = catalogue
     if insecure:
         overrides["insecure"] = True
     config = config.model_copy(update=overrides)

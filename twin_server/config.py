@@ -26,6 +26,8 @@ class ServerConfig(BaseModel):
     #: normal: a committed write survives a crash of the server; fsync: also a power cut (slower).
     durability: Literal["normal", "fsync"] = "normal"
     load: list[Path] = []
+    #: A reference-model catalogue (reference_models/): its released versions are served as templates.
+    catalogue: Path | None = None
     #: The embedded time-series store the agent writes (default: DATA_DIR/timeseries.db).
     timeseries: Path | None = None
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY, ge=1024)
@@ -60,5 +62,6 @@ def load_config(path: Path) -> ServerConfig:
     return config.model_copy(update={
         "data_dir": base / config.data_dir,
         "load": [base / p for p in config.load],
+        "catalogue": base / config.catalogue if config.catalogue else None,
         "timeseries": base / config.timeseries if config.timeseries else None,
     })

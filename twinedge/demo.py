@@ -41,6 +41,8 @@ from twin_server.app import create_app
 from twin_server.config import ServerConfig
 
 DEFAULT_LINE = Path(__file__).resolve().parents[1] / "edge_agent" / "simulator" / "press-line.yaml"
+#: The repository's reference-model catalogue (absent in an installed wheel: then none is served).
+CATALOGUE = Path(__file__).resolve().parents[1] / "reference_models"
 
 
 def simulator_config(path: Path) -> SimulatorConfig:
@@ -126,7 +128,8 @@ async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path
     api = f"{base}/api/v3.0"
     twins = write_twins(sim_config, data_dir, f"{api}/timeseries")
     server_config = ServerConfig(host="127.0.0.1", port=port, data_dir=data_dir / "server", load=twins,
-                                 timeseries=data_dir / "timeseries.db")
+                                 timeseries=data_dir / "timeseries.db",
+                                 catalogue=CATALOGUE if CATALOGUE.is_dir() else None)
     stored_before = stored_samples(data_dir / "timeseries.db")
 
     def say(text: str) -> None:
