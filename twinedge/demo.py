@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -91,6 +92,17 @@ def write_twins(sim: SimulatorConfig, data_dir: Path, endpoint: str) -> list[Pat
     return files
 
 
+def ensure_port_free(port: int) -> None:
+    """Fail with advice before anything starts (uvicorn would exit the whole process instead)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise click.ClickException(f"port {port} on 127.0.0.1 is in use (another demo or twin server?): "
+                                       "stop it, or pick another port with --port") from None
+
+
 def stored_samples(path: Path) -> int:
     if not path.exists():
         return 0
@@ -136,6 +148,7 @@ async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path
         if not quiet:
             click.echo(text, err=True)
 
+    ensure_port_free(port)
     server = uvicorn.Server(uvicorn.Config(create_app(server_config, environ={}), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
     server_task = asyncio.create_task(server.serve())
