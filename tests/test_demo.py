@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from aas_test_engines import file as ate
 from basyx.aas.adapter.aasx import AASXReader, DictSupplementaryFileContainer
@@ -88,3 +94,31 @@ def test_demo_twins_load_in_basyx(demo_dir: tuple[Path, dict[str, int]]) -> None
     with AASXReader(str(folder / "press-01.aasx"), failsafe=False) as reader:
         reader.read_into(objects, DictSupplementaryFileContainer())
     assert len(objects) == len(store)
+
+
+def test_ctrl_c_stops_the_demo_in_order_and_loses_nothing(tmp_path: Path) -> None:
+    """The README's command runs until Ctrl-C: the agent must still deliver everything after it."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "twinedge", "demo", "--port", str(port), "--data-dir",
+                             str(tmp_path), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v3.0/shells", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        time.sleep(4)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()
+    counts = json.loads(out.decode().strip().splitlines()[-1])
+    assert counts["lost"] == 0 and counts["samples_stored"] > 0, err.decode()
+    assert "still buffered" not in err.decode()

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import sqlite3
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,15 @@ from twin_server.config import ServerConfig
 DEFAULT_LINE = Path(__file__).resolve().parents[1] / "edge_agent" / "simulator" / "press-line.yaml"
 #: The repository's reference-model catalogue (absent in an installed wheel: then none is served).
 CATALOGUE = Path(__file__).resolve().parents[1] / "reference_models"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn inside the demo's loop: Ctrl-C stops the whole demo in order (sources, drain, server),
+    so the server must not take the signal for itself and quit while the agent still delivers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def simulator_config(path: Path) -> SimulatorConfig:
@@ -149,7 +160,7 @@ async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path
             click.echo(text, err=True)
 
     ensure_port_free(port)
-    server = uvicorn.Server(uvicorn.Config(create_app(server_config, environ={}), host="127.0.0.1", port=port,
+    server = _Server(uvicorn.Config(create_app(server_config, environ={}), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
     server_task = asyncio.create_task(server.serve())
     while not server.started:
@@ -172,11 +183,15 @@ async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path
     say(f"history:     {api}/timeseries  store {data_dir / 'timeseries.db'}")
     say(f"configs:     {data_dir / 'agent.yaml'} (run parts alone with `twinedge agent run --config ...`)")
     say("running " + (f"for {duration:g} s" if duration else "until Ctrl-C") + " ...")
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted.set)
     try:
-        if duration:
-            await asyncio.sleep(duration)
-        else:
-            await asyncio.Event().wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(interrupted.wait(), duration)
+        if interrupted.is_set():
+            say("stopping: delivering what is buffered ...")
     finally:
         await agent.stop_sources()
         stop_sim.set()
@@ -212,9 +227,6 @@ def demo(port: int, data_dir: Path, duration: float | None, as_json: bool, line:
     logging.getLogger("asyncua").setLevel(logging.CRITICAL)  # the agent reports connection trouble itself
     try:
         result = asyncio.run(run_demo(data_dir, port, duration, line, quiet=False))
-    except KeyboardInterrupt:
-        click.echo("stopped", err=True)
-        return
     except AasError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
