@@ -68,11 +68,17 @@ class Binding:
         return float(result)
 
 
-@dataclass
-class _Last:
-    value: Value
-    quality: Quality
-    time: datetime
+@dataclass(eq=False, slots=True)
+class _Slot:
+    """A binding and what it last reported (`seen` is False until the first report)."""
+
+    binding: Binding
+    #: No scale, offset or conversion: the value passes unchanged (the common case, kept cheap).
+    identity: bool
+    seen: bool = False
+    value: Value = None
+    quality: Quality = Quality.GOOD
+    time: datetime | None = None
 
 
 @dataclass
@@ -101,7 +107,12 @@ class Mapper:
                                  "a value lives in exactly one element, fed by one signal")
             self._by_signal[signal] = binding
             targets[binding.key] = binding
-        self._last: dict[SeriesKey, _Last] = {}
+        # Per source, per signal: one slot each (an element has exactly one feeding signal, so the
+        # slot also holds the element's last report). Looked up by plain strings on the hot path.
+        self._slots: dict[str, dict[str, _Slot]] = {}
+        for binding in self._by_signal.values():
+            identity = binding.scale == 1.0 and binding.offset == 0.0 and not binding.convert
+            self._slots.setdefault(binding.source, {})[binding.signal] = _Slot(binding, identity)
         self.stats = MappingStats()
 
     def bindings(self) -> list[Binding]:
@@ -111,18 +122,28 @@ class Mapper:
         out: list[Sample] = []
         stats = self.stats
         stats.readings += len(readings)
+        slots = self._slots.get(source, {})
+        bad = Quality.BAD
+        report = self._should_report
         for reading in readings:
-            binding = self._by_signal.get((source, reading.signal))
-            if binding is None:
+            slot = slots.get(reading.signal)
+            if slot is None:
                 stats.unbound += 1
                 stats.unbound_signals.add((source, reading.signal))
                 continue
-            value = binding.transform(reading.value) if reading.quality != Quality.BAD else None
-            if not self._should_report(binding, value, reading.quality, reading.source_time):
+            quality = reading.quality
+            if quality == bad:
+                value: Value = None
+            elif slot.identity:
+                value = reading.value
+            else:
+                value = slot.binding.transform(reading.value)
+            time = reading.source_time
+            if not report(slot, value, quality, time):
                 stats.suppressed += 1
                 continue
-            self._last[binding.key] = _Last(value, reading.quality, reading.source_time)
-            out.append(Sample(binding.key, reading.source_time, value, reading.quality, reading.received))
+            slot.seen, slot.value, slot.quality, slot.time = True, value, quality, time
+            out.append(Sample(slot.binding.key, time, value, quality, reading.received))
         stats.samples += len(out)
         return out
 
@@ -130,34 +151,41 @@ class Mapper:
         """Heartbeats: the last value again (stamped `now`) for every binding whose heartbeat has
         passed without a report, e.g. a subscription that only delivers changes."""
         out = []
-        for binding in self._by_signal.values():
-            last = self._last.get(binding.key)
-            if binding.heartbeat is None or last is None:
-                continue
-            if (now - last.time).total_seconds() >= binding.heartbeat:
-                self._last[binding.key] = _Last(last.value, last.quality, now)
-                out.append(Sample(binding.key, now, last.value, last.quality, now))
+        for slots in self._slots.values():
+            for slot in slots.values():
+                binding = slot.binding
+                if binding.heartbeat is None or not slot.seen or slot.time is None:
+                    continue
+                if (now - slot.time).total_seconds() >= binding.heartbeat:
+                    slot.time = now
+                    out.append(Sample(binding.key, now, slot.value, slot.quality, now))
         self.stats.samples += len(out)
         return out
 
-    def _should_report(self, binding: Binding, value: Value, quality: Quality, time: datetime) -> bool:
-        last = self._last.get(binding.key)
-        if last is None or quality != last.quality:
+    @staticmethod
+    def _should_report(slot: _Slot, value: Value, quality: Quality, time: datetime) -> bool:
+        if not slot.seen or quality != slot.quality:
             return True
-        if time <= last.time:
+        assert slot.time is not None
+        if time <= slot.time:
             return False  # a repeat or an out-of-order duplicate of what was reported
-        if binding.heartbeat is not None and (time - last.time).total_seconds() >= binding.heartbeat:
+        binding = slot.binding
+        if binding.heartbeat is not None and (time - slot.time).total_seconds() >= binding.heartbeat:
             return True
         if quality == Quality.BAD:
             return False
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        old_numeric = isinstance(last.value, int | float) and not isinstance(last.value, bool)
-        if not (numeric and old_numeric):
-            return value != last.value
-        assert isinstance(value, int | float) and isinstance(last.value, int | float)
-        change = abs(value - last.value)
+        last = slot.value
+        if type(value) is float and type(last) is float:  # the common case first: no isinstance chain
+            change = abs(value - last)
+        else:
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            old_numeric = isinstance(last, int | float) and not isinstance(last, bool)
+            if not (numeric and old_numeric):
+                return value != last
+            assert isinstance(value, int | float) and isinstance(last, int | float)
+            change = abs(value - last)
         if binding.deadband is not None:
             return change > binding.deadband
         if binding.deadband_percent is not None:
-            return change > abs(last.value) * binding.deadband_percent / 100
+            return change > abs(last) * binding.deadband_percent / 100
         return change != 0

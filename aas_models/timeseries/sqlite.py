@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 
 from aas_models.timeseries.base import (
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS samples (
 QUALITY_CODE = {Quality.GOOD: 0, Quality.UNCERTAIN: 1, Quality.BAD: 2}
 QUALITY_OF_CODE = {v: k for k, v in QUALITY_CODE.items()}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SERIES_TIME = itemgetter(0, 1)
 
 
 def micros(moment: datetime) -> int:
@@ -81,6 +83,9 @@ class SqliteTimeSeries(TimeSeriesStore):
         self._path = str(path)
         self._db: sqlite3.Connection | None = None
         self._ids: dict[SeriesKey, int] = {}
+        #: Series id by id() of a key object written before (writers pass the same key objects again):
+        #: spares hashing the dataclass per sample. Holds the key, so the id() cannot be reused.
+        self._by_object: dict[int, tuple[SeriesKey, int]] = {}
 
     async def open(self) -> None:
         if self._path != ":memory:":
@@ -124,17 +129,39 @@ class SqliteTimeSeries(TimeSeriesStore):
             db.execute("BEGIN IMMEDIATE")
             try:
                 rows = []
+                by_object, codes = self._by_object, QUALITY_CODE
+                # Samples of one poll share their datetime objects: convert each object once.
+                last_time: datetime | None = None
+                last_received: datetime | None = None
+                t = r = 0
                 for s in samples:
-                    num, text = encode_value(s.value)
-                    series = self._series_id(s.key, create=True)
-                    rows.append((series, micros(s.time), num, text, QUALITY_CODE[s.quality],
-                                 micros(s.received) if s.received else None))
+                    value = s.value
+                    num, text = (value, None) if type(value) is float else encode_value(value)
+                    key = s.key
+                    known = by_object.get(id(key))
+                    if known is not None and known[0] is key:
+                        series = known[1]
+                    else:
+                        series = self._series_id(key, create=True)  # type: ignore[assignment]
+                        if len(by_object) > 1_000_000:
+                            by_object.clear()
+                        by_object[id(key)] = (key, series)
+                    if s.time is not last_time:
+                        last_time, t = s.time, micros(s.time)
+                    received = s.received
+                    if received is not None and received is not last_received:
+                        last_received, r = received, micros(received)
+                    rows.append((series, t, num, text, codes[s.quality], r if received is not None else None))
+                # In (series, t) order the inserts walk the clustered table once instead of jumping around;
+                # the sort is stable, so of two samples with one (series, t) the later still wins.
+                rows.sort(key=_SERIES_TIME)
                 db.executemany("INSERT OR REPLACE INTO samples (series, t, num, text, quality, received) "
                                "VALUES (?, ?, ?, ?, ?, ?)", rows)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 self._ids.clear()  # ids created in the rolled-back transaction are gone
+                self._by_object.clear()
                 raise
         except sqlite3.Error as exc:
             raise StoreError(f"time-series store {self._path}: {exc}") from exc
