@@ -18,6 +18,7 @@ from twin_server import errors, ui
 from twin_server.auth import Authenticator
 from twin_server.config import ServerConfig
 from twin_server.events import Event, EventBus, EventKind, EventType, MqttPublisher
+from twin_server.fastlane import FastLane
 from twin_server.limits import BodyLimit
 from twin_server.loader import load_files
 from twin_server.repository import Repository
@@ -96,6 +97,7 @@ def create_app(config: ServerConfig, *, storage: Storage | None = None, environ:
         app.include_router(registry.router, prefix=prefix)
         app.include_router(service.scoped("/shells/{aas_id}", service.shell_scope), prefix=prefix)
         app.include_router(service.scoped("/submodels/{submodel_id}", service.submodel_scope), prefix=prefix)
+    app.add_middleware(FastLane)  # the hot submodel reads and value writes, without FastAPI's routing
     if config.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["*"],
                            allow_headers=["*"])

@@ -21,10 +21,12 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """A request that cannot be served; `status` is the HTTP status, `text` says what to do."""
 
-    def __init__(self, status: int, text: str) -> None:
+    def __init__(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(text)
         self.status = status
         self.text = text
+        #: Extra response headers, e.g. the WWW-Authenticate challenge of a 401.
+        self.headers = headers
 
 
 def bad_request(text: str) -> ApiError:
@@ -61,7 +63,7 @@ def _validation_text(exc: RequestValidationError) -> str:
 def install(app: FastAPI) -> None:
     async def on_api_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.text)
+        return error_response(exc.status, exc.text, exc.headers)
 
     async def on_validation(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -8,12 +8,12 @@ untouched; element reads parse the one submodel they need. Every change goes thr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
 
-from twin_server import validate
+from twin_server import validate, values
 from twin_server.errors import ApiError, bad_request, not_found
 from twin_server.idshort_path import Located, Token, ensure_children, locate
 from twin_server.storage.base import Conflict, Filter, Index, Kind, NotFound, Page, Storage
@@ -53,10 +53,18 @@ def dumps(doc: Any) -> bytes:
     return orjson.dumps(doc)
 
 
+#: Parsed submodels kept for element reads (each entry also holds the bytes it was parsed from).
+_PARSED_CACHE_SIZE = 64
+
+
 @dataclass
 class Repository:
     storage: Storage
     notify: Notify | None = None
+    #: submodel id -> (stored bytes, parsed document), for element reads only: a read still fetches the
+    #: stored bytes (so every replica sees every write at once) and reuses the parse when they are equal.
+    #: The cached documents are never mutated: writes parse their own copy.
+    _parsed: dict[str, tuple[bytes, dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def _emit(self, event: str, kind: Kind, ident: str, path: str | None = None, value: Any = None) -> None:
         if self.notify is not None:
@@ -135,10 +143,31 @@ class Repository:
         self._emit(event, kind, ident, path, value)
         return result[0], after[0]
 
+    # Value-only writes (the edge agent's hot path; also served by the fast lane) ----------------
+
+    async def patch_submodel_value(self, ident: str, update: Any) -> None:
+        """Every value is type-checked; all or nothing."""
+        await self.modify(Kind.SUBMODEL, ident, lambda doc: values.apply_submodel_value(doc, update),
+                          event="value-changed", value=update)
+
+    async def patch_element_value(self, ident: str, tokens: list[Token], path: str, update: Any) -> None:
+        await self.modify(Kind.SUBMODEL, ident,
+                          lambda doc: values.apply_element_value(locate(doc, tokens, path).element, update, path),
+                          event="value-changed", path=path, value=update)
+
     # Submodel elements ----------------------------------------------------------------------
 
     async def element(self, submodel_id: str, tokens: list[Token], path: str) -> tuple[dict[str, Any], Located]:
-        submodel = await self.get(Kind.SUBMODEL, submodel_id)
+        """The submodel and the element at `path`, both read-only (shared with other reads)."""
+        body = await self.get_bytes(Kind.SUBMODEL, submodel_id)
+        cached = self._parsed.get(submodel_id)
+        if cached is not None and cached[0] == body:
+            submodel = cached[1]
+        else:
+            submodel = orjson.loads(body)
+            if len(self._parsed) >= _PARSED_CACHE_SIZE:
+                del self._parsed[next(iter(self._parsed))]
+            self._parsed[submodel_id] = (body, submodel)
         return submodel, locate(submodel, tokens, path)
 
     async def add_element(self, submodel_id: str, tokens: list[Token] | None, path: str, body: bytes) \

@@ -3,6 +3,8 @@ the element and the rule. Reads then never need to re-validate."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from typing import Any
 
@@ -38,12 +40,19 @@ def parse_json(body: bytes) -> Any:
 
 def canonical(what: str, jsonable: Any) -> dict[str, Any]:
     """Deserialize as `what` (a Kind, "element", "asset-information", "reference"), verify, re-serialize."""
+    if what in (Kind.SUBMODEL, "element"):
+        blob = _bad_blob_value(jsonable, [])
+        if blob is not None:
+            raise bad_request(f"not a valid {what}: {_where(what, jsonable, blob)}: a Blob value is base64 "
+                              "(RFC 4648 alphabet A-Z a-z 0-9 + /, with = padding)")
     try:
         with gc_paused():
             instance = _FROM_JSONABLE[what](jsonable)
     except jsonization.DeserializationException as exc:
         segments = [s.name if isinstance(s, jsonization.PropertySegment) else s.index for s in exc.path.segments]
         raise bad_request(f"not a valid {what}: {_where(what, jsonable, segments)}: {exc.cause}") from None
+    except ValueError as exc:  # aas-core lets some decoding errors through (e.g. of base64 or text)
+        raise bad_request(f"not a valid {what}: {exc}") from None
     errors = list(verification.verify(instance))
     if errors:
         texts = []
@@ -56,6 +65,33 @@ def canonical(what: str, jsonable: Any) -> dict[str, Any]:
     result = jsonization.to_jsonable(instance)
     assert isinstance(result, dict)
     return result
+
+
+def _bad_blob_value(root: Any, segments: list[str | int]) -> list[str | int] | None:
+    """Where the first Blob whose value is not strict base64 is (aas-core's decoder would drop characters
+    outside the alphabet, or fail with a bare binascii.Error), or None. Iterative: bodies may nest deeply."""
+    stack: list[tuple[Any, list[str | int]]] = [(root, segments)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            if node.get("modelType") == "Blob" and isinstance(node.get("value"), str) \
+                    and not is_base64(node["value"]):
+                return [*where, "value"]
+            children: list[tuple[str | int, Any]] = list(node.items())
+        elif isinstance(node, list):
+            children = list(enumerate(node))
+        else:
+            continue
+        stack.extend((child, [*where, key]) for key, child in reversed(children) if isinstance(child, dict | list))
+    return None
+
+
+def is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 def _where(what: str, jsonable: Any, segments: list[str | int]) -> str:

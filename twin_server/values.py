@@ -12,8 +12,9 @@ from typing import Any
 from aas_core3 import jsonization, verification
 from aas_core3 import types as aas
 
-from twin_server.errors import bad_request
+from twin_server.errors import ApiError, bad_request
 from twin_server.idshort_path import children_of
+from twin_server.validate import canonical
 
 _INTEGER_TYPES = {
     "xs:integer", "xs:long", "xs:int", "xs:short", "xs:byte", "xs:unsignedLong", "xs:unsignedInt",
@@ -22,6 +23,7 @@ _INTEGER_TYPES = {
 }
 _FLOAT_TYPES = {"xs:double", "xs:float", "xs:decimal"}
 _VALUE_TYPES = {t.value: t for t in aas.DataTypeDefXSD}
+_ENTITY_MEMBERS = {"statements", "entityType", "globalAssetId", "specificAssetIds"}
 
 
 def typed(value: str | None, value_type: str | None) -> Any:
@@ -126,6 +128,7 @@ def apply_value(element: dict[str, Any], value: Any, where: str) -> None:
         if not all(isinstance(t, str) and verification.matches_bcp_47(lang) for lang, t in pairs):
             raise bad_request(f"{where}: languages must be BCP 47 tags and texts strings")
         element["value"] = [{"language": lang, "text": text} for lang, text in pairs]
+        _verify(element, where)
     elif kind == "Range":
         if not isinstance(value, dict) or not set(value) <= {"min", "max"}:
             raise bad_request(f"{where}: expected {{\"min\": ..., \"max\": ...}}")
@@ -135,7 +138,7 @@ def apply_value(element: dict[str, Any], value: Any, where: str) -> None:
             else:
                 element[bound] = _lexical(value[bound], element.get("valueType", "xs:string"), f"{where}.{bound}")
     elif kind in ("File", "Blob"):
-        if not isinstance(value, dict) or not isinstance(value.get("contentType", ""), str):
+        if not isinstance(value, dict) or not set(value) <= {"contentType", "value"}:
             raise bad_request(f"{where}: expected {{\"contentType\": ..., \"value\": ...}}")
         for key in ("contentType", "value"):
             if key in value:
@@ -145,16 +148,26 @@ def apply_value(element: dict[str, Any], value: Any, where: str) -> None:
                     element[key] = value[key]
                 else:
                     raise bad_request(f"{where}.{key}: expected a string")
-    elif kind in ("SubmodelElementCollection", "Entity"):
-        key = "value" if kind == "SubmodelElementCollection" else "statements"
-        source = value.get("statements", {}) if kind == "Entity" and isinstance(value, dict) else value
-        if not isinstance(source, dict):
+        _verify(element, where)
+    elif kind == "SubmodelElementCollection":
+        if not isinstance(value, dict):
             raise bad_request(f"{where}: expected an object of idShort: value")
-        children = {c.get("idShort"): c for c in element.get(key, [])}
-        for id_short, child_value in source.items():
-            if id_short not in children:
-                raise bad_request(f"{where}.{id_short}: no such element")
-            apply_value(children[id_short], child_value, f"{where}.{id_short}")
+        _apply_children(element.get("value", []), value, where)
+    elif kind == "Entity":
+        if not isinstance(value, dict) or not set(value) <= _ENTITY_MEMBERS:
+            raise bad_request(f"{where}: expected an object with {', '.join(sorted(_ENTITY_MEMBERS))}")
+        statements = value.get("statements", {})
+        if not isinstance(statements, dict):
+            raise bad_request(f"{where}.statements: expected an object of idShort: value")
+        _apply_children(element.get("statements", []), statements, where)
+        own = {key: value[key] for key in ("entityType", "globalAssetId", "specificAssetIds") if key in value}
+        if own:
+            for key, member in own.items():
+                if member is None:
+                    element.pop(key, None)
+                else:
+                    element[key] = member
+            _verify(element, where)
     elif kind == "SubmodelElementList":
         items = children_of(element) or []
         if not isinstance(value, list) or len(value) != len(items):
@@ -175,6 +188,25 @@ def apply_value(element: dict[str, Any], value: Any, where: str) -> None:
         element["value"] = jsonization.to_jsonable(reference)
     else:
         raise bad_request(f"{where}: a {kind} has no value to set")
+
+
+def _apply_children(children: list[dict[str, Any]], source: dict[str, Any], where: str) -> None:
+    by_id_short = {c.get("idShort"): c for c in children}
+    for id_short, child_value in source.items():
+        if id_short not in by_id_short:
+            raise bad_request(f"{where}.{id_short}: no such element")
+        apply_value(by_id_short[id_short], child_value, f"{where}.{id_short}")
+
+
+def _verify(element: dict[str, Any], where: str) -> None:
+    """Values that aas-core's full check must judge (texts, content types, paths, base64): the element with
+    its new value must be one that a PUT would store."""
+    try:
+        verified = canonical("element", element)
+    except ApiError as exc:
+        raise bad_request(f"{where}: {exc.text}") from None
+    element.clear()
+    element.update(verified)
 
 
 def apply_element_value(element: dict[str, Any], value: Any, where: str) -> None:

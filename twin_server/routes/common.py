@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import orjson
 from fastapi import Depends, Query, Request
@@ -46,11 +46,19 @@ def decode_id(encoded: str, what: str = "identifier") -> str:
 
 
 def decode_b64_text(encoded: str, what: str) -> str:
-    """Query values that are base64url-encoded text (semanticId, assetIds, ...)."""
+    """Query values that are base64url-encoded text (semanticId, assetIds, ...), decoded strictly: a
+    character outside the alphabet is a 400, not silently dropped (which would filter for other text)."""
     try:
-        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return b64url_decode(encoded)
+    except IdError:
         raise bad_request(f"{what}: {encoded!r} is not base64url-encoded UTF-8 text") from None
+
+
+def content_disposition(file_name: str) -> str:
+    """`attachment` with the name as RFC 6266/8187 `filename*` (any Unicode, no header injection) and a
+    plain ASCII `filename` for old clients."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in file_name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
 def need(role: Role) -> Callable[[Request], Awaitable[Principal]]:
@@ -64,9 +72,11 @@ def need(role: Role) -> Callable[[Request], Awaitable[Principal]]:
 
 
 class AuthFailure(ApiError):
+    """A refused request; a 401 carries the WWW-Authenticate challenge (RFC 6750 section 3)."""
+
     def __init__(self, error: AuthError) -> None:
-        super().__init__(error.status, error.text)
-        self.www_authenticate = error.www_authenticate
+        super().__init__(error.status, error.text,
+                         {"WWW-Authenticate": error.www_authenticate} if error.status == 401 else None)
 
 
 Reader = Annotated[Principal, Depends(need(Role.READER))]

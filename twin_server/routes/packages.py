@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+from aas_core3 import verification
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
@@ -19,6 +20,7 @@ from twin_server.routes.common import (
     Limit,
     Reader,
     Writer,
+    content_disposition,
     decode_id,
     json_response,
     paged_page,
@@ -43,6 +45,8 @@ async def _upload(request: Request) -> tuple[str, bytes, list[str]]:
         raise bad_request("not a valid AASX package: " + "; ".join(str(p) for p in exc.problems[:5])) from None
     file_name = form.get("fileName")
     name = file_name if isinstance(file_name, str) and file_name else (upload.filename or "package.aasx")
+    if len(name) > 255 or not verification.matches_xml_serializable_string(name):
+        raise bad_request("fileName: at most 255 characters, and no control characters")
     aas_ids = [shell.id for shell in package.environment.asset_administration_shells or []]
     return name, data, aas_ids
 
@@ -84,7 +88,7 @@ async def get_package(request: Request, _p: Reader, package_id: str) -> Response
     if stored is None:
         raise not_found(f"package {ident!r}")
     return Response(stored.data, media_type=AASX,
-                    headers={"Content-Disposition": f'attachment; filename="{stored.file_name}"'})
+                    headers={"Content-Disposition": content_disposition(stored.file_name)})
 
 
 @router.put("/packages/{package_id}", status_code=204)

@@ -36,9 +36,21 @@ router = APIRouter(tags=["Registry"])
 def _check_descriptor(body: Any, what: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request(f"a {what} is a JSON object")
-    if not isinstance(body.get("id"), str) or not body["id"]:
-        raise bad_request(f"{what}.id: a non-empty string is required")
-    for i, endpoint in enumerate(body.get("endpoints", [])):
+    _text(body.get("id"), f"{what}.id", required=True)
+    _text(body.get("idShort"), f"{what}.idShort")
+    _text(body.get("globalAssetId"), f"{what}.globalAssetId")
+    asset_ids = body.get("specificAssetIds", [])
+    if not isinstance(asset_ids, list):
+        raise bad_request(f"{what}.specificAssetIds: a list is required")
+    for i, asset_id in enumerate(asset_ids):
+        if not isinstance(asset_id, dict):
+            raise bad_request(f"{what}.specificAssetIds[{i}]: an object with `name` and `value` is required")
+        _text(asset_id.get("name"), f"{what}.specificAssetIds[{i}].name", required=True)
+        _text(asset_id.get("value"), f"{what}.specificAssetIds[{i}].value", required=True)
+    endpoints = body.get("endpoints", [])
+    if not isinstance(endpoints, list):
+        raise bad_request(f"{what}.endpoints: a list is required")
+    for i, endpoint in enumerate(endpoints):
         info = endpoint.get("protocolInformation") if isinstance(endpoint, dict) else None
         if not isinstance(endpoint, dict) or not isinstance(endpoint.get("interface"), str) \
                 or not isinstance(info, dict) or not isinstance(info.get("href"), str):
@@ -52,9 +64,17 @@ def _check_descriptor(body: Any, what: str) -> dict[str, Any]:
     return body
 
 
+def _text(value: Any, where: str, *, required: bool = False) -> None:
+    """What the registry indexes and looks up by must be text every backend can store (no U+0000)."""
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise bad_request(f"{where}: a non-empty string without U+0000 is required")
+
+
 def _index(doc: dict[str, Any]) -> Index:
     pairs = [("globalAssetId", doc["globalAssetId"])] if isinstance(doc.get("globalAssetId"), str) else []
-    pairs += [(s.get("name", ""), s.get("value", "")) for s in doc.get("specificAssetIds", []) if isinstance(s, dict)]
+    pairs += [(s["name"], s["value"]) for s in doc.get("specificAssetIds", [])]
     return Index(id_short=doc.get("idShort"), asset_ids=tuple(pairs))
 
 

@@ -138,7 +138,9 @@ async def put_thumbnail(request: Request, _p: Writer, aas_id: str) -> Response:
     data = await upload.read()
 
     def change(shell: dict[str, Any]) -> None:
-        shell["assetInformation"]["defaultThumbnail"] = {"path": name, "contentType": content_type}
+        # Checked like a PUT of the asset information: the upload's name and type become stored attributes.
+        info = {**shell["assetInformation"], "defaultThumbnail": {"path": name, "contentType": content_type}}
+        shell["assetInformation"] = canonical("asset-information", info)
 
     repo = parts(request).repo
     await repo.modify(Kind.SHELL, ident, change)

@@ -22,6 +22,7 @@ from twin_server.routes.common import (
     Limit,
     Reader,
     Writer,
+    content_disposition,
     decode_b64_text,
     decode_id,
     json_response,
@@ -181,10 +182,7 @@ def submodel_interface(prefix: str, target: SubmodelTarget) -> APIRouter:
     @router.patch("/$value", status_code=204)
     async def patch_submodel_value(request: Request, _p: Writer, ident: Target) -> Response:
         """Value-only bulk write (the edge agent's path): every value is type-checked; all or nothing."""
-        update = parse_json(await request.body())
-        repo = parts(request).repo
-        await repo.modify(Kind.SUBMODEL, ident, lambda doc: values.apply_submodel_value(doc, update),
-                          event="value-changed", value=update)
+        await parts(request).repo.patch_submodel_value(ident, parse_json(await request.body()))
         return Response(status_code=204)
 
     @router.get("/$reference")
@@ -303,11 +301,7 @@ def submodel_interface(prefix: str, target: SubmodelTarget) -> APIRouter:
     @router.patch("/submodel-elements/{path}/$value", status_code=204)
     async def patch_element_value(request: Request, _p: Writer, ident: Target, path: str) -> Response:
         update = parse_json(await request.body())
-        tokens = _path_tokens(path)
-        repo = parts(request).repo
-        await repo.modify(Kind.SUBMODEL, ident,
-                          lambda doc: values.apply_element_value(locate(doc, tokens, path).element, update, path),
-                          event="value-changed", path=path, value=update)
+        await parts(request).repo.patch_element_value(ident, _path_tokens(path), path, update)
         return Response(status_code=204)
 
     @router.get("/submodel-elements/{path}/$reference")
@@ -337,7 +331,7 @@ def submodel_interface(prefix: str, target: SubmodelTarget) -> APIRouter:
         if stored is None:
             raise not_found(f"attachment of {path!r}")
         return Response(stored.data, media_type=stored.content_type,
-                        headers={"Content-Disposition": f'attachment; filename="{stored.file_name}"'})
+                        headers={"Content-Disposition": content_disposition(stored.file_name)})
 
     @router.put("/submodel-elements/{path}/attachment", status_code=204)
     async def put_attachment(request: Request, _p: Writer, ident: Target, path: str) -> Response:
@@ -353,11 +347,15 @@ def submodel_interface(prefix: str, target: SubmodelTarget) -> APIRouter:
         repo = parts(request).repo
 
         def change(doc: dict[str, Any]) -> None:
-            element = locate(doc, tokens, path).element
-            if element.get("modelType") != "File":
-                raise bad_request(f"{path!r} is a {element.get('modelType')}, not a File")
-            element["value"] = name
-            element["contentType"] = content_type
+            found = locate(doc, tokens, path)
+            if found.element.get("modelType") != "File":
+                raise bad_request(f"{path!r} is a {found.element.get('modelType')}, not a File")
+            # Checked like a PUT of the element: the upload's name and type become its value and contentType.
+            try:
+                checked = canonical("element", {**found.element, "value": name, "contentType": content_type})
+            except ApiError as exc:
+                raise bad_request(f"{path}: the upload's fileName or content type: {exc.text}") from None
+            (children_of(found.parent) or [])[found.index] = checked
 
         await repo.modify(Kind.SUBMODEL, ident, change, path=path)
         await repo.storage.put_file(Kind.SUBMODEL, ident, path, StoredFile(content_type, name, data))

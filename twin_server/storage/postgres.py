@@ -84,6 +84,18 @@ TABLES: tuple[LiteralString, ...] = ("twin_files", "twin_doc_keys", "twin_docs")
 Conn = AsyncConnection[TupleRow]
 
 
+def _has_nul(*texts: str | None) -> bool:
+    """PostgreSQL text cannot hold U+0000 (psycopg refuses to send it). No stored id, name or index value
+    holds one, so a lookup for such text finds nothing, as on SQLite."""
+    return any(text is not None and "\x00" in text for text in texts)
+
+
+def _refuse_nul(ident: str, index: Index) -> None:
+    values = [index.id_short, index.semantic_id, *(t for pair in index.asset_ids + index.refs for t in pair)]
+    if _has_nul(ident, *values):
+        raise StorageError("PostgreSQL text cannot hold U+0000; the caller must refuse such ids and index values")
+
+
 class PostgresStorage(Storage):
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 30.0) -> None:
         """`dsn` is a libpq connection string or URI. `min_size`/`max_size` bound the connection pool
@@ -143,6 +155,8 @@ class PostgresStorage(Storage):
             yield conn
 
     async def get(self, kind: Kind, ident: str) -> bytes | None:
+        if _has_nul(ident):
+            return None
         async with self._conn() as conn:
             cur = await conn.execute(
                 "SELECT body FROM twin_docs WHERE kind = %s AND id = %s", (str(kind), ident), binary=True
@@ -154,6 +168,8 @@ class PostgresStorage(Storage):
         after = cursors.decode(cursor) if cursor else 0
         if limit < 0:
             raise ValueError("limit must not be negative")
+        if _has_nul(flt.id_short, flt.semantic_id, *(t for pair in flt.asset_ids + flt.refs for t in pair)):
+            return Page([])
         sql: list[LiteralString] = ["SELECT d.seq, d.body FROM twin_docs d WHERE d.kind = %s AND d.seq > %s"]
         args: list[object] = [str(kind), after]
         if flt.id_short is not None:
@@ -179,6 +195,7 @@ class PostgresStorage(Storage):
         return Page([bytes(body) for _, body in rows], cursors.encode(rows[-1][0]) if more and rows else None)
 
     async def create(self, kind: Kind, ident: str, body: bytes, index: Index) -> None:
+        _refuse_nul(ident, index)
         async with self._tx() as conn:
             cur = await conn.execute(
                 "INSERT INTO twin_docs (kind, id, id_short, semantic_id, body) VALUES (%s, %s, %s, %s, %s)"
@@ -200,6 +217,8 @@ class PostgresStorage(Storage):
                 )
 
     async def update(self, kind: Kind, ident: str, change: Change) -> bytes:
+        if _has_nul(ident):
+            raise NotFound(ident)
         async with self._tx() as conn:
             cur = await conn.execute(
                 "SELECT seq, body FROM twin_docs WHERE kind = %s AND id = %s FOR UPDATE",
@@ -211,6 +230,7 @@ class PostgresStorage(Storage):
                 raise NotFound(ident)
             seq, old = row
             body, index = change(bytes(old))
+            _refuse_nul(ident, index)
             await conn.execute(
                 "UPDATE twin_docs SET id_short = %s, semantic_id = %s, body = %s WHERE seq = %s",
                 (index.id_short, index.semantic_id, body, seq),
@@ -220,6 +240,8 @@ class PostgresStorage(Storage):
         return body
 
     async def delete(self, kind: Kind, ident: str) -> None:
+        if _has_nul(ident):
+            raise NotFound(ident)
         async with self._tx() as conn:
             cur = await conn.execute(
                 "DELETE FROM twin_docs WHERE kind = %s AND id = %s RETURNING seq", (str(kind), ident)
@@ -235,6 +257,8 @@ class PostgresStorage(Storage):
         return 0 if row is None else int(row[0])
 
     async def get_file(self, kind: Kind, ident: str, name: str) -> StoredFile | None:
+        if _has_nul(ident, name):
+            return None
         async with self._conn() as conn:
             cur = await conn.execute(
                 "SELECT content_type, file_name, data FROM twin_files WHERE kind = %s AND id = %s AND name = %s",
@@ -245,6 +269,8 @@ class PostgresStorage(Storage):
         return None if row is None else StoredFile(row[0], row[1], bytes(row[2]))
 
     async def put_file(self, kind: Kind, ident: str, name: str, file: StoredFile) -> None:
+        if _has_nul(ident, name, file.content_type, file.file_name):
+            raise StorageError("PostgreSQL text cannot hold U+0000; the caller must refuse such names")
         async with self._conn() as conn:
             await conn.execute(
                 "INSERT INTO twin_files (kind, id, name, content_type, file_name, data)"
@@ -255,6 +281,8 @@ class PostgresStorage(Storage):
             )
 
     async def delete_file(self, kind: Kind, ident: str, name: str) -> bool:
+        if _has_nul(ident, name):
+            return False
         async with self._conn() as conn:
             cur = await conn.execute(
                 "DELETE FROM twin_files WHERE kind = %s AND id = %s AND name = %s", (str(kind), ident, name)
