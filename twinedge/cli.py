@@ -6,6 +6,7 @@ import click
 
 from aas_models.catalogue.cli import models_group
 from aas_models.cli import aas_group
+from analytics.cli import analytics
 from edge_agent.cli import agent_group
 from edge_agent.simulator.cli import simulate
 from twin_server.cli import server, server_token
@@ -20,6 +21,7 @@ def cli() -> None:
 
 
 cli.add_command(aas_group)
+cli.add_command(analytics)
 cli.add_command(agent_group)
 cli.add_command(demo)
 cli.add_command(models_group)

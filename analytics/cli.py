@@ -1,0 +1,137 @@
+"""``twinedge analytics``: train, score and evaluate models (mounted by twinedge/cli.py).
+
+``evaluate`` prints exactly one JSON object on stdout (the pinned protocol's metrics); progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import AnalyticsError
+from .spc import SpcError
+from .table import Roles, read_csv
+
+DATASETS = ("skab", "ai4i", "hydraulic", "steel", "spc")
+
+
+def _progress(message: str) -> None:
+    click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
+
+
+def _split(text: str | None) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()] if text else []
+
+
+@click.group("analytics")
+def analytics() -> None:
+    """Anomaly detection, fault/quality classification, health and SPC on tables of machine data."""
+
+
+@analytics.command("train")
+@click.option("--data", "data", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="CSV with a header row (',' or ';')")
+@click.option("--task", type=click.Choice(["anomaly", "classify"]), required=True)
+@click.option("--signals", required=True, help="comma-separated numeric sensor columns")
+@click.option("--time", "time_col", help="timestamp column (rows are ordered by it)")
+@click.option("--cycle", help="cycle id column: one sample per cycle")
+@click.option("--label", help="class column (classify), or normal/abnormal marker (anomaly: trains on normal rows)")
+@click.option("--categorical", help="comma-separated text input columns (one-hot)")
+@click.option("--window", type=int, default=1, show_default=True, help="rows per window when there is no cycle")
+@click.option("--method", type=click.Choice(["pca", "mcd", "iforest", "zmax"]), default="pca", show_default=True)
+@click.option("--far", type=float, default=0.01, show_default=True, help="anomaly: target false-alarm rate")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="model file")
+def train_cmd(data: Path, task: str, signals: str, time_col: str | None, cycle: str | None, label: str | None,
+              categorical: str | None, window: int, method: str, far: float, out: Path) -> None:
+    """Train a model on a CSV and save it with its metadata."""
+    from .model import TrainConfig, train
+    from .persistence import save
+
+    try:
+        roles = Roles(signals=_split(signals), time=time_col, cycle=cycle, label=label,
+                      categorical=_split(categorical))
+        config = TrainConfig.model_validate({"task": task, "samples": {"window": window},
+                                             "anomaly": {"method": method, "far": far}})
+        model = train(read_csv(data), roles, config, protocol=f"trained on all rows of {data.name}")
+        save(model, out)
+    except (AnalyticsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps({"model": str(out), "features": len(model.features), **model.metadata}, default=str))
+
+
+@analytics.command("score")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+@click.option("--data", "data", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+def score_cmd(model_path: Path, data: Path) -> None:
+    """Score a CSV with a saved model; one JSON object (per-sample results) on stdout."""
+    from .persistence import load
+
+    try:
+        result = load(model_path).score(read_csv(data))
+    except AnalyticsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(result.to_dict(), default=str))
+
+
+def _run(dataset: str, data_dir: Path, report: Path | None) -> dict[str, Any]:
+    """Run one evaluation; returns the JSON object to print (and writes the report PNGs)."""
+    if report:
+        from .evaluation import report as rep
+    if dataset == "skab":
+        from .evaluation import skab
+
+        res = skab.evaluate(data_dir, _progress)
+        if report:
+            _progress(f"wrote {rep.skab_png(res['runs'], report)}")
+        return {k: res[k] for k in ("f1", "far", "mar")}
+    if dataset == "ai4i":
+        from .evaluation import ai4i
+
+        res = ai4i.evaluate(data_dir, _progress)
+        if report:
+            panels = {"AI4I machine failure": (res["truth"], res["pred"])}
+            _progress(f"wrote {rep.confusion_png(panels, report, 'ai4i')}")
+        return {k: res[k] for k in ("f1", "precision", "recall", "roc_auc")}
+    if dataset == "hydraulic":
+        from .evaluation import hydraulic
+
+        res = hydraulic.evaluate(data_dir, _progress)
+        if report:
+            _progress(f"wrote {rep.confusion_png(res['confusion'], report, 'hydraulic')}")
+        return {"shuffled": res["shuffled"], "blocked": res["blocked"]}
+    if dataset == "steel":
+        from .evaluation import steel
+
+        res = steel.evaluate(data_dir, _progress)
+        if report:
+            _progress(f"wrote {rep.confusion_png({'steel plates': (res['truth'], res['pred'])}, report, 'steel')}")
+        return {k: res[k] for k in ("accuracy", "macro_f1")}
+    from .evaluation import spc
+
+    res = spc.evaluate(data_dir)
+    if report:
+        _progress(f"wrote {rep.spc_png(spc.load_pistonrings(data_dir), res, report)}")
+    return res
+
+
+@analytics.command("evaluate")
+@click.option("--dataset", type=click.Choice(DATASETS), required=True)
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="the dataset's folder, e.g. ../shared/datasets/skab")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object (the default output format too)")
+@click.option("--report", type=click.Path(file_okay=False, path_type=Path), help="write PNG pictures here")
+def evaluate_cmd(dataset: str, data_dir: Path, as_json: bool, report: Path | None) -> None:
+    """Run a dataset's pinned protocol (see docs/analytics.md) and print its metrics."""
+    start = time.perf_counter()
+    _progress(f"{dataset}: pinned protocol on {data_dir}")
+    try:
+        result = _run(dataset, data_dir, report)
+    except (AnalyticsError, SpcError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _progress(f"{dataset}: done in {time.perf_counter() - start:.1f} s")
+    sys.stdout.write(json.dumps(result, default=str) + "\n")

@@ -1,0 +1,88 @@
+"""The live runner against a real twin server (uvicorn) and a real embedded time-series store (SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from aas_models.equipment import SPECS_DIR, load_spec
+from aas_models.files import save
+from aas_models.package import AasPackage
+from aas_models.timeseries.base import Sample, SeriesKey
+from aas_models.timeseries.sqlite import SqliteTimeSeries
+from aas_models.twin import build_twin, submodel_id_for
+from analytics.anomaly import AnomalyConfig
+from analytics.features import FeatureConfig
+from analytics.model import TrainConfig, train
+from analytics.runner import Runner, RunnerConfig, read_cycles
+from analytics.samples import SampleConfig
+from analytics.table import Roles
+from tests.server import run_server
+from twin_server.config import ServerConfig
+
+T0 = dt.datetime(2026, 1, 5, 6, 0, tzinfo=dt.UTC)
+CYCLE_S = 20
+TRAIN = 100
+OPDATA = "urn:test:opdata"
+SERIES = {"pressure": (OPDATA, "Pressure"), "vibration": (OPDATA, "Vibration")}
+
+
+def _samples(cycle: int, fault: bool, rng: np.random.Generator, skip_vibration: bool = False) -> list[Sample]:
+    out = []
+    for k in range(CYCLE_S):
+        t = T0 + dt.timedelta(seconds=cycle * CYCLE_S + k)
+        p = 200 * np.sin(np.pi * k / CYCLE_S) - (40 if fault else 0) + rng.normal(0, 2)
+        v = 1.0 + (1.5 if fault else 0.0) + rng.normal(0, 0.1)
+        out.append(Sample(SeriesKey(*SERIES["pressure"]), t, float(p)))
+        if not skip_vibration:
+            out.append(Sample(SeriesKey(*SERIES["vibration"]), t, float(v)))
+    return out
+
+
+def test_runner_scores_cycles_into_condition_monitoring(tmp_path: Path) -> None:
+    env = build_twin(load_spec(SPECS_DIR / "hydraulic-press.yaml"), "press-01")
+    twin = tmp_path / "press-01.json"
+    save(AasPackage(env), twin)
+    cm_id = submodel_id_for("press-01", "ConditionMonitoring")
+    rng = np.random.default_rng(0)
+
+    async def scenario(api: str) -> list[tuple[bool, str | None, dict[str, object]]]:
+        store = SqliteTimeSeries(tmp_path / "ts.db")
+        await store.open()
+        for c in range(TRAIN):  # healthy training cycles
+            await store.write(_samples(c, False, rng))
+        await store.write(_samples(TRAIN, False, rng))
+        await store.write(_samples(TRAIN + 1, True, rng))
+        await store.write(_samples(TRAIN + 2, False, rng, skip_vibration=True))  # a broken sensor for one cycle
+        history = await read_cycles(store, SERIES, T0, TRAIN, CYCLE_S)
+        model = train(history, Roles(signals=["pressure", "vibration"], cycle="cycle"),
+                      TrainConfig(task="anomaly", anomaly=AnomalyConfig(far=0.001), samples=SampleConfig(
+                          features=FeatureConfig(statistics=["mean", "std", "max"]))))
+        runner = Runner(model, store, RunnerConfig(api=api, submodel_id=cm_id, series=SERIES, cycle_seconds=CYCLE_S))
+        reports = []
+        for c in range(TRAIN, TRAIN + 4):  # the last one has no data at all
+            r = await runner.step(T0 + dt.timedelta(seconds=c * CYCLE_S))
+            reports.append((r.ok, r.error, r.written))
+        await runner.close()
+        await store.close()
+        return reports
+
+    with run_server(ServerConfig(data_dir=tmp_path / "server", load=[twin])) as server:
+        reports = asyncio.run(scenario(server.base))
+        ident = base64.urlsafe_b64encode(cm_id.encode()).decode().rstrip("=")
+        value = httpx.get(f"{server.base}/submodels/{ident}/$value", timeout=5).json()
+
+    healthy, faulty, broken, empty = reports
+    assert healthy[0] and faulty[0], (healthy, faulty)
+    assert float(str(healthy[2]["AnomalyScore"])) < 1.0 < float(str(faulty[2]["AnomalyScore"]))
+    assert not broken[0] and "skipped" in str(broken[1])  # NaN vibration: reported, the runner goes on
+    assert not empty[0] and "skipped" in str(empty[1])
+    cm = value.get("ConditionMonitoring", value)
+    assert float(cm["AnomalyScore"]) > 1.0  # the last good cycle (the faulty one) stays in the twin
+    assert 0.0 < float(cm["HealthIndex"]) < 0.5
+    assert cm["AnomalyThreshold"] == 1.0 or float(cm["AnomalyThreshold"]) == 1.0
