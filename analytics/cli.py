@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from .errors import AnalyticsError
 from .spc import SpcError
@@ -135,3 +136,75 @@ def evaluate_cmd(dataset: str, data_dir: Path, as_json: bool, report: Path | Non
         raise click.ClickException(str(exc)) from exc
     _progress(f"{dataset}: done in {time.perf_counter() - start:.1f} s")
     sys.stdout.write(json.dumps(result, default=str) + "\n")
+
+
+@analytics.command("run")
+@click.option("--asset", "assets", multiple=True, required=True, help="Asset id to watch; repeatable.")
+@click.option("--api", default="http://127.0.0.1:8081/api/v3.0", show_default=True, help="AAS API of the twin server.")
+@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=Path("twinedge-data/timeseries.db"),
+              show_default=True, help="The embedded time-series store the agent writes.")
+@click.option("--signals", help="OperationalData signals the model watches (comma-separated).  "
+              "[default: HydraulicPressure,PressForce,OilTemperature,MotorCurrent,Vibration]")
+@click.option("--spc-signal", default="OilTemperature", show_default=True,
+              help="Signal whose cycle means go on the SPC chart ('' for none).")
+@click.option("--cycle-seconds", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True)
+@click.option("--train-cycles", type=click.IntRange(min=8), default=24, show_default=True,
+              help="First cycles after start taken as healthy operation to learn from.")
+@click.option("--far", type=click.FloatRange(min=0, max=0.5, min_open=True, max_open=True), default=0.002,
+              show_default=True, help="False-alarm target per cycle (sets the alarm limit).")
+@click.option("--token-env", help="Environment variable holding a writer token for the twin server.")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), help="Save each trained model here.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Stop after this many seconds.")
+def run_cmd(assets: tuple[str, ...], api: str, store: Path, signals: str | None, spc_signal: str, cycle_seconds: float,
+            train_cycles: int, far: float, token_env: str | None, models_dir: Path | None,
+            duration: float | None) -> None:
+    """Score every new cycle of each asset live and write its ConditionMonitoring submodel.
+
+    Learns normal operation from the first --train-cycles cycles after start (start it while the
+    machines are in good condition), then writes health index, anomaly score, remaining life and
+    SPC state per cycle through the AAS API; alarms are logged. Runs until Ctrl-C or --duration.
+    """
+    import asyncio
+    import logging
+    import os
+    import signal
+
+    from aas_models.timeseries.sqlite import SqliteTimeSeries
+
+    from .live import PRESS_SIGNALS, LiveConfig, LiveStats, run_live
+
+    token = None
+    if token_env:
+        token = os.environ.get(token_env)
+        if not token:
+            raise click.ClickException(f"--token-env {token_env}: the variable is not set")
+    if not store.exists():
+        raise click.ClickException(f"{store} does not exist: point --store at the agent's time-series store")
+    try:
+        config = LiveConfig(api=api, store=store, assets=list(assets),
+                            signals=_split(signals) or list(PRESS_SIGNALS),
+                            spc_signal=spc_signal or None, cycle_seconds=cycle_seconds, train_cycles=train_cycles,
+                            far=far, token=token, models_dir=models_dir)
+    except ValidationError as exc:
+        raise click.ClickException("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def main() -> LiveStats:
+        history = SqliteTimeSeries(store)
+        await history.open()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if duration:
+            loop.call_later(duration, stop.set)
+        _progress(f"learning from the first {train_cycles} cycles of {cycle_seconds:g} s of "
+                  f"{', '.join(assets)} ...")
+        try:
+            return await run_live(config, history, stop)
+        finally:
+            await history.close()
+
+    stats = asyncio.run(main())
+    _progress(f"scored {stats.scored} cycles, skipped {stats.skipped}, alarms {stats.alarms}"
+              + (f"; last problem: {stats.last_error}" if stats.last_error else ""))

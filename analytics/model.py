@@ -30,7 +30,7 @@ from .health import health_index, remaining_life
 from .samples import SampleConfig, build_samples, sample_feature_names
 from .table import Roles, Table, as_table
 
-__all__ = ["ClassifierConfig", "Model", "ScoreResult", "TrainConfig", "train"]
+__all__ = ["ClassifierConfig", "Model", "ScoreResult", "TrainConfig", "fit_classifier", "train"]
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
 FAST_BATCH = 8  # up to this many samples per call, trees are walked in numpy (live runner: one cycle)
@@ -164,6 +164,17 @@ def _is_normal(values: list[Any], normal: list[Any]) -> Array:
     return np.array([str(v).strip().lower() in keys or v in normal for v in values], dtype=bool)
 
 
+def fit_classifier(x: Array, y: np.ndarray[Any, Any], config: ClassifierConfig,
+                   sample_weight: Array | None = None) -> ExtraTreesClassifier | RandomForestClassifier:
+    """The tree ensemble of a ``classify`` model fitted on a feature matrix (what :func:`train` uses; cross-
+    validation reuses it on features computed once, since per-sample features do not depend on the fold)."""
+    cls = ExtraTreesClassifier if config.kind == "extra_trees" else RandomForestClassifier
+    est = cls(n_estimators=config.n_estimators, max_features=config.max_features,
+              min_samples_leaf=config.min_samples_leaf, class_weight=config.class_weight, random_state=config.seed,
+              n_jobs=config.n_jobs)
+    return est.fit(x, y, sample_weight=sample_weight)
+
+
 def train(table: Any, roles: Roles, config: TrainConfig, protocol: str = "", metrics: dict[str, Any] | None = None,
           sample_weight: Array | None = None) -> Model:
     """Train a model on ``table``. ``protocol`` and ``metrics`` are stored as metadata for later readers."""
@@ -198,11 +209,7 @@ def train(table: Any, roles: Roles, config: TrainConfig, protocol: str = "", met
         assert s.labels is not None
         if len(set(map(str, s.labels))) < 2:
             raise DataError(f"the label column {roles.label!r} has one class only; a classifier needs two or more")
-        c = config.classifier
-        cls = ExtraTreesClassifier if c.kind == "extra_trees" else RandomForestClassifier
-        estimator = cls(n_estimators=c.n_estimators, max_features=c.max_features, min_samples_leaf=c.min_samples_leaf,
-                        class_weight=c.class_weight, random_state=c.seed, n_jobs=c.n_jobs)
-        estimator.fit(s.x, np.asarray(s.labels), sample_weight=sample_weight)
+        estimator = fit_classifier(s.x, np.asarray(s.labels), config.classifier, sample_weight)
     time_range: list[Any] | None = None
     if roles.time is not None and roles.time in tab:
         tcol = tab[roles.time]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,18 +58,27 @@ async def read_cycles(store: TimeSeriesStore, series: dict[str, tuple[str, str]]
                       cycles: int, cycle_seconds: float) -> dict[str, np.ndarray[Any, Any]]:
     """A cycle table (columns ``cycle``, ``t`` and one per signal) of ``cycles`` consecutive cycles from ``start``.
 
-    Samples are aligned on the first signal's timestamps; a signal without a sample at a moment gets NaN there
-    (the model then rejects or drops the cycle as its nan_policy says).
+    Rows are the first signal's sample times; every other signal gets its latest value at or before that
+    moment (signals of one device rarely share timestamps exactly, and report-on-change sources send a
+    value only when it changes), held for at most one cycle. Without such a value it is NaN (the model
+    then rejects or drops the cycle as its nan_policy says).
     """
     end = start + dt.timedelta(seconds=cycle_seconds * cycles)
     points = {s: await store.read(SeriesKey(sm, path), start, end, limit=100_000) for s, (sm, path) in series.items()}
     first = next(iter(series))
-    times = [p.time for p in points[first]]
+    times = np.array([p.time.timestamp() for p in points[first]], dtype=np.float64)
     table: dict[str, np.ndarray[Any, Any]] = {}
     for s, pts in points.items():
-        by_time = {p.time: p.value for p in pts}
-        table[s] = np.array([_num(by_time.get(t)) for t in times], dtype=np.float64)
-    offsets = np.array([(t - start).total_seconds() for t in times])
+        at = np.array([p.time.timestamp() for p in pts], dtype=np.float64)
+        values = np.array([_num(p.value) for p in pts] or [math.nan], dtype=np.float64)
+        index = np.searchsorted(at, times, side="right") - 1  # latest sample at or before each row
+        if at.size:
+            held = np.maximum(index, 0)
+            fresh = (index >= 0) & (times - at[held] <= cycle_seconds)  # never carry a value over a whole cycle
+            table[s] = np.where(fresh, values[held], math.nan)
+        else:
+            table[s] = np.full(times.size, math.nan)
+    offsets = times - start.timestamp()
     table["t"] = offsets
     table["cycle"] = np.floor(offsets / cycle_seconds).astype(int) if offsets.size else np.zeros(0, dtype=int)
     return table
@@ -126,11 +136,17 @@ class Runner:
             values["FaultProbability"] = f"{float(res.probability[-1]):.6g}"
         return values
 
-    async def step(self, start: dt.datetime) -> CycleReport:
-        """Score the cycle starting at ``start``; never raises for bad data or an unreachable server."""
+    async def step(self, start: dt.datetime,
+                   extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> CycleReport:
+        """Score the cycle starting at ``start``; never raises for bad data or an unreachable server.
+
+        ``extra(cycle_table)`` adds more ConditionMonitoring values (e.g. the SPC state) to the same write.
+        """
         try:
             table = await read_cycles(self.store, self.config.series, start, 1, self.config.cycle_seconds)
             values = self._values(table, start)
+            if extra is not None:
+                values.update(extra(table))
         except (AnalyticsError, ValueError) as exc:
             return CycleReport(start, ok=False, error=f"cycle at {start.isoformat()} skipped: {exc}")
         url = f"{self.config.api.rstrip('/')}/submodels/{_b64(self.config.submodel_id)}/$value"

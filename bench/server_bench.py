@@ -5,7 +5,8 @@ What it does, all on loopback (127.0.0.1), with every server started and stopped
 
 1. Builds the demo twin (press-01, as ``twinedge demo`` builds it), starts ``twinedge server --load
    press-01.json`` (one uvicorn process) and adds 150 generated shells and a submodel of 50 xs:double
-   properties.
+   properties. The cases run again on ``twinedge server --runtime granian`` (one granian worker) when
+   granian is installed (``--runtimes``), figures side by side.
 2. Runs ``wrk`` from a second process against each case at 1 connection (``-t1 -c1``) and at 16
    (``-t2 -c16``), ``--duration`` seconds each after ``--warmup`` seconds of warm-up. A generated Lua
    script counts non-2xx responses, makes every PATCH body different (a real write each time) and
@@ -17,7 +18,8 @@ What it does, all on loopback (127.0.0.1), with every server started and stopped
    it: uWSGI with one process and no threads ("object stores aren't thread-safe"); ``--basyx-server
    waitress`` uses waitress with one worker thread instead. Cases BaSyx answers with an error are
    reported as unsupported; for the PATCH cases the nearest call it has (PUT of the element or of
-   the submodel) is measured and labelled as such.
+   the submodel) is measured and labelled as such. All servers run side by side and each case runs on
+   them one right after the other, so changes in the machine's other load hit them alike.
 4. Durable writes: PATCH is measured with ``--durability normal`` and ``--durability fsync``. After the
    runs it reads the values back, checks that each is one the load generator sent (and that the 50
    values of the last bulk write all come from one request), kills the server with SIGKILL, starts
@@ -48,6 +50,7 @@ import contextlib
 import dataclasses
 import http.client
 import importlib.metadata
+import importlib.util
 import json
 import math
 import os
@@ -83,7 +86,10 @@ DEFAULT_BASYX_VENV = Path(os.environ.get("TWINEDGE_BASYX_VENV")
                           or Path(__file__).resolve().parent.parent.parent / "basyx12-venv")
 BASYX_INSTALL = ("python3 -m venv {venv} && {venv}/bin/pip install "
                  + " ".join(f"'{r}'" for r in BASYX_REQUIREMENTS))
-TWINEDGE_DEPS = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "orjson", "pydantic", "aas-core3.0")
+TWINEDGE_DEPS = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "granian", "orjson", "pydantic",
+                 "aas-core3.0")
+#: HTTP servers `twinedge server --runtime` runs on.
+RUNTIMES = ("uvicorn", "granian")
 #: A value slot in a body template; slot i is filled with "<base>.<i:02d>" by the Lua script.
 SLOT = re.compile(r"@@V(\d\d)@@")
 #: Goals of the twin-server issue.
@@ -166,11 +172,32 @@ def proc_cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (granian serves from a forked worker process)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                parents.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, []))
+    return tree
+
+
+def tree_sum(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
 class Server:
     """One server subprocess on loopback, in its own session so Ctrl-C reaches only this script."""
 
     def __init__(self, name: str, argv: list[str], port: int, log_path: Path, ready_path: str,
-                 env: dict[str, str] | None = None, stop_signal: int = signal.SIGTERM) -> None:
+                 env: dict[str, str] | None = None, stop_signal: int = signal.SIGTERM, runtime: str = "") -> None:
         self.name = name
         self.argv = argv
         self.port = port
@@ -178,7 +205,9 @@ class Server:
         self.ready_path = ready_path
         self.env = env
         self.stop_signal = stop_signal
+        self.runtime = runtime
         self.proc: subprocess.Popen[bytes] | None = None
+        self._pgid: int | None = None
         self.startup_s: float | None = None
 
     @property
@@ -194,6 +223,7 @@ class Server:
         try:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          env=self.env, start_new_session=True)
+            self._pgid = self.proc.pid
         finally:
             log.close()
         deadline = started + timeout
@@ -223,34 +253,49 @@ class Server:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
-        proc.send_signal(self.stop_signal if sig is None else sig)
+        sig = self.stop_signal if sig is None else sig
+        if sig == signal.SIGKILL:
+            self._kill_group()
+        else:
+            proc.send_signal(sig)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            self._kill_group()
             proc.wait(timeout=15)
+        self._kill_group()  # a worker process left behind would hold the port
+
+    def _kill_group(self) -> None:
+        """SIGKILL to the server's whole process group (its own session: never this script)."""
+        if self._pgid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._pgid, signal.SIGKILL)
 
     def kill(self) -> None:
         """SIGKILL: a crash, nothing gets flushed or closed."""
         self.stop(signal.SIGKILL)
 
     def rss(self) -> int | None:
-        return proc_status(self.pid, "VmRSS")
+        """VmRSS summed over the server's processes (pages a forked worker shares count twice)."""
+        total = tree_sum([proc_status(p, "VmRSS") for p in process_tree(self.pid)])
+        return None if total is None else int(total)
 
     def hwm(self) -> int | None:
-        return proc_status(self.pid, "VmHWM")
+        total = tree_sum([proc_status(p, "VmHWM") for p in process_tree(self.pid)])
+        return None if total is None else int(total)
 
     def cpu(self) -> float | None:
-        return proc_cpu_seconds(self.pid)
+        return tree_sum([proc_cpu_seconds(p) for p in process_tree(self.pid)])
 
 
-def twinedge_server(workdir: Path, name: str, data_dir: Path, load: Path | None, durability: str) -> Server:
+def twinedge_server(workdir: Path, name: str, data_dir: Path, load: Path | None, durability: str,
+                    runtime: str = "uvicorn") -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "twinedge", "server", "--data-dir", str(data_dir), "--port", str(port),
-            "--durability", durability]
+            "--durability", durability, "--runtime", runtime]
     if load is not None:
         argv += ["--load", str(load)]
-    return Server(name, argv, port, workdir / f"{name}.log", f"{API}/shells?limit=1")
+    return Server(name, argv, port, workdir / f"{name}.log", f"{API}/shells?limit=1", runtime=runtime)
 
 
 BASYX_LAUNCHER = '''\
@@ -984,8 +1029,16 @@ def mark(met: bool | None) -> str:
 
 
 def build_goals(report: dict[str, Any], connections: Sequence[int]) -> list[dict[str, Any]]:
+    goals = build_goals_for(report, report["_ours"], connections, "")
+    for runtime, outcomes in list(report["_runtimes"].items())[1:]:
+        goals += [g for g in build_goals_for(report, outcomes, connections, f" [on {runtime}]")
+                  if not g["goal"].startswith("PATCH")]
+    return goals
+
+
+def build_goals_for(report: dict[str, Any], ours: dict[str, dict[int, Outcome]], connections: Sequence[int],
+                    label_suffix: str) -> list[dict[str, Any]]:
     goals: list[dict[str, Any]] = []
-    ours: dict[str, dict[int, Outcome]] = report["_ours"]
     theirs: dict[str, dict[int, Outcome]] | None = report["_basyx"]
     for key, label in (("get-submodel", "GET submodel"), ("get-property", "GET property")):
         if key not in ours:
@@ -1001,7 +1054,8 @@ def build_goals(report: dict[str, Any], connections: Sequence[int]) -> list[dict
             ratio = mine.rps / other.rps
             parts.append(f"{conns} conn: {ratio:.1f}x")
             met = (met is not False) and ratio >= GOAL_GET_RATIO
-        goals.append({"goal": f"{label} >= {GOAL_GET_RATIO:g}x BaSyx req/s", "met": met, "detail": ", ".join(parts)})
+        goals.append({"goal": f"{label} >= {GOAL_GET_RATIO:g}x BaSyx req/s{label_suffix}", "met": met,
+                      "detail": ", ".join(parts)})
     for mode, outcomes in report["_writes"].items():
         if "patch-value" not in outcomes:
             continue
@@ -1022,7 +1076,7 @@ def build_goals(report: dict[str, Any], connections: Sequence[int]) -> list[dict
             result = per_conns[16].result if 16 in per_conns else None
             if result is not None and (worst is None or result.p99_ms > worst[0]):
                 worst = (result.p99_ms, key)
-        for mode, outcomes in report["_writes"].items():
+        for mode, outcomes in report["_writes"].items() if not label_suffix else ():
             if mode == "normal":
                 continue
             for key, per_conns in outcomes.items():
@@ -1030,10 +1084,10 @@ def build_goals(report: dict[str, Any], connections: Sequence[int]) -> list[dict
                 if result is not None and (worst is None or result.p99_ms > worst[0]):
                     worst = (result.p99_ms, f"{key}, {mode}")
         if worst is not None:
-            goals.append({"goal": f"p99 < {GOAL_P99_MS:g} ms at 16 connections (every case)",
+            goals.append({"goal": f"p99 < {GOAL_P99_MS:g} ms at 16 connections (every case){label_suffix}",
                           "met": worst[0] < GOAL_P99_MS, "detail": f"worst: {worst[0]:.2f} ms ({worst[1]})"})
     scale: ScaleResult | None = report["_scale"]
-    if scale is not None:
+    if scale is not None and not label_suffix:
         get_ratio = scale.best(scale.get_n).p50_ms / scale.best(scale.get_small).p50_ms
         page_ratio = scale.best(scale.page_end).p50_ms / scale.best(scale.page_start).p50_ms
         startup_n = scale.median(scale.startups_n_s)
@@ -1066,6 +1120,11 @@ def print_report(report: dict[str, Any], cases: list[Case], connections: Sequenc
               f"on {b['server']} (one process, one worker)")
     if report.get("basyx_skipped"):
         print(report["basyx_skipped"])
+    if cfg["runtimes"][1:]:
+        print(f"TwinEdge runs on {cfg['runtimes'][0]} (rows with the case name) and on "
+              + ", ".join(cfg["runtimes"][1:]) + " (rows 'on ...'; last column also against the first)")
+    if cfg["runtimes_skipped"]:
+        print(f"skipped runtimes (not installed): {', '.join(cfg['runtimes_skipped'])}")
     print(f"load: {cfg['duration_s']:g} s per run after {cfg['warmup_s']:g} s warm-up; "
           + ", ".join(f"{c} conn = -t{1 if c == 1 else min(2, c)} -c{c}" for c in connections))
     if cases:
@@ -1075,7 +1134,8 @@ def print_report(report: dict[str, Any], cases: list[Case], connections: Sequenc
         print("columns: req/s, p50 and p99 latency in ms, non-2xx responses, server CPU µs per request")
         print()
         print_cases(report, cases, connections)
-        memory = f"server memory after the cases: TwinEdge VmRSS {fmt_mb(report.get('rss_after_cases'))}"
+        memory = "server memory after the cases: " + ", ".join(
+            f"TwinEdge on {r} VmRSS {fmt_mb(v)}" for r, v in report["rss_after_cases_by_runtime"].items())
         if report.get("basyx"):
             memory += f", BaSyx VmRSS {fmt_mb(report['basyx'].get('rss_after_cases'))}"
         print(f"{memory}; TwinEdge start-up with --load: {report.get('startup_s', 0.0):.2f} s")
@@ -1098,20 +1158,27 @@ def print_cases(report: dict[str, Any], cases: list[Case], connections: Sequence
     print(f"{'case':<30} {'conn':>4} | TwinEdge{'':<{len(head) - 8}} | "
           + (f"BaSyx {BASYX_VERSION}{'':<{len(head) - 11}} | ratio" if theirs is not None else ""))
     print(f"{'':<30} {'':>4} | {head} | " + (f"{head} |" if theirs is not None else ""))
+    runtimes: dict[str, dict[str, dict[int, Outcome]]] = report["_runtimes"] or {"": ours}
+    primary = next(iter(runtimes))
     for case in cases:
-        for conns in connections:
-            mine = ours[case.key][conns]
-            line = f"{case.title:<30} {conns:>4} | {result_cells(mine.result)} |"
-            if mine.status != "ok":
-                line += f" TwinEdge {mine.status}: {mine.note}"
-            elif theirs is not None:
-                other = theirs[case.key][conns]
-                if other.status == "ok" and other.result is not None and mine.result is not None:
-                    line += f" {result_cells(other.result)} | {mine.result.rps / other.result.rps:5.1f}x"
-                else:
-                    line += f" unsupported by BaSyx ({other.note})" if other.status == "unsupported" \
-                        else f" BaSyx {other.status}: {other.note}"
-            print(line)
+        for runtime, outcomes in runtimes.items():
+            for conns in connections:
+                mine = outcomes[case.key][conns]
+                title = case.title if runtime == primary else f"  on {runtime}"
+                line = f"{title:<30} {conns:>4} | {result_cells(mine.result)} |"
+                if mine.status != "ok":
+                    line += f" TwinEdge {mine.status}: {mine.note}"
+                elif theirs is not None:
+                    other = theirs[case.key][conns]
+                    if other.status == "ok" and other.result is not None and mine.result is not None:
+                        line += f" {result_cells(other.result)} | {mine.result.rps / other.result.rps:5.1f}x"
+                    else:
+                        line += f" unsupported by BaSyx ({other.note})" if other.status == "unsupported" \
+                            else f" BaSyx {other.status}: {other.note}"
+                base = ours[case.key][conns].result
+                if runtime != primary and mine.result is not None and base is not None and base.rps:
+                    line += f" ({mine.result.rps / base.rps:.2f}x {primary})"
+                print(line)
         if theirs is not None:
             for conns in connections:
                 other = theirs[case.key][conns]
@@ -1194,50 +1261,31 @@ def to_jsonable(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------------
 
 
-def run_twinedge(args: argparse.Namespace, workdir: Path, wrk: Wrk, data: Data, cases: list[Case],
-                 connections: Sequence[int], stack: contextlib.ExitStack, report: dict[str, Any]) -> None:
-    server = twinedge_server(workdir, "twinedge", workdir / "twinedge-normal", data.demo_file, "normal")
+def start_twinedge(workdir: Path, data: Data, stack: contextlib.ExitStack, runtime: str, primary: bool) \
+        -> tuple[Server, Any, float]:
+    """`twinedge server --runtime RUNTIME` with the bench data; (server, property value, start-up seconds)."""
+    name = "twinedge" if primary else f"twinedge-{runtime}"
+    server = twinedge_server(workdir, name, workdir / f"{name}-normal", data.demo_file, "normal", runtime)
     stack.callback(server.stop)
-    progress("starting twinedge server (--durability normal)")
-    report["startup_s"] = server.start()
+    progress(f"starting twinedge server on {runtime} (--durability normal)")
+    startup = server.start()
     post_bench_data(server, data)
-    prop_value = f"{API}/submodels/{b64url(data.operational['id'])}/submodel-elements/{PROPERTY_PATH}/$value"
-    before = get_json(server, prop_value).get("Value")
-    ours: dict[str, dict[int, Outcome]] = {}
-    for case in cases:
-        ours[case.key] = measure_case(server, wrk, case, connections, allow_equivalent=False)
-    report["_ours"] = ours
-    report["rss_after_cases"] = server.rss()
-    writes = {k: v for k, v in ours.items() if any(c.key == k and c.write for c in cases)}
-    if writes:
-        report["_writes"]["normal"] = writes
-        report["_checks"]["normal"] = check_durability(server, "normal", writes, before, data, restart=True)
-    server.stop()
-    if writes and not args.no_fsync:
-        server = twinedge_server(workdir, "twinedge-fsync", workdir / "twinedge-fsync", data.demo_file, "fsync")
-        stack.callback(server.stop)
-        progress("starting twinedge server (--durability fsync)")
-        server.start()
-        post_bench_data(server, data)
-        before = get_json(server, prop_value).get("Value")
-        fsync: dict[str, dict[int, Outcome]] = {}
-        for case in cases:
-            if case.write:
-                fsync[case.key] = measure_case(server, wrk, case, connections, allow_equivalent=False)
-        report["_writes"]["fsync"] = fsync
-        report["_checks"]["fsync"] = check_durability(server, "fsync", fsync, before, data, restart=True)
-        server.stop()
+    return server, get_json(server, prop_value_path(data)).get("Value"), startup
 
 
-def run_basyx(args: argparse.Namespace, workdir: Path, wrk: Wrk, data: Data, cases: list[Case],
-              connections: Sequence[int], stack: contextlib.ExitStack, report: dict[str, Any]) -> None:
+def prop_value_path(data: Data) -> str:
+    return f"{API}/submodels/{b64url(data.operational['id'])}/submodel-elements/{PROPERTY_PATH}/$value"
+
+
+def start_basyx(args: argparse.Namespace, workdir: Path, data: Data, stack: contextlib.ExitStack,
+                report: dict[str, Any]) -> Server | None:
     venv = Path(args.basyx_venv).expanduser()
     missing = basyx_missing(venv, args.basyx_server)
     if missing is not None:
         report["basyx_skipped"] = (f"BaSyx comparison skipped: {missing}. To compare, make it once with: "
                                    + BASYX_INSTALL.format(venv=venv))
         progress(report["basyx_skipped"])
-        return
+        return None
     server = basyx_server(workdir, venv, data.full_file, args.basyx_server)
     stack.callback(server.stop)
     progress(f"starting BaSyx {BASYX_VERSION} on {args.basyx_server}")
@@ -1245,12 +1293,60 @@ def run_basyx(args: argparse.Namespace, workdir: Path, wrk: Wrk, data: Data, cas
     server_version = package_version(venv, "pyuwsgi" if args.basyx_server == "uwsgi" else "waitress")
     report["basyx"] = {"version": package_version(venv, "basyx-python-sdk"),
                        "server": f"{args.basyx_server} {server_version}", "venv": str(venv)}
-    theirs: dict[str, dict[int, Outcome]] = {}
+    return server
+
+
+def run_load(args: argparse.Namespace, workdir: Path, wrk: Wrk, data: Data, cases: list[Case],
+             connections: Sequence[int], stack: contextlib.ExitStack, report: dict[str, Any]) -> None:
+    """Every server runs side by side and each case runs on them one after the other (TwinEdge on each
+    runtime, then BaSyx), so a change in the machine's other load hits all of them alike. Then the
+    durability checks, and the writes again with --durability fsync on the first runtime."""
+    ours: dict[str, tuple[Server, Any]] = {}
+    for runtime in args.runtimes:
+        server, before, startup = start_twinedge(workdir, data, stack, runtime, primary=not ours)
+        ours[runtime] = (server, before)
+        report["_runtimes"][runtime] = {}
+        report.setdefault("startup_s", startup)
+    basyx = None if args.no_basyx else start_basyx(args, workdir, data, stack, report)
+    if basyx is not None:
+        report["_basyx"] = {}
     for case in cases:
-        theirs[case.key] = measure_case(server, wrk, case, connections, allow_equivalent=True)
-    report["_basyx"] = theirs
-    report["basyx"]["rss_after_cases"] = server.rss()
-    server.stop()
+        for runtime, (server, _before) in ours.items():
+            report["_runtimes"][runtime][case.key] = measure_case(server, wrk, case, connections,
+                                                                  allow_equivalent=False)
+        if basyx is not None:
+            report["_basyx"][case.key] = measure_case(basyx, wrk, case, connections, allow_equivalent=True)
+    if basyx is not None:
+        report["basyx"]["rss_after_cases"] = basyx.rss()
+        basyx.stop()
+    primary = args.runtimes[0]
+    report["_ours"] = report["_runtimes"][primary]
+    for runtime, (server, before) in ours.items():
+        report["rss_after_cases_by_runtime"][runtime] = server.rss()
+        outcomes = report["_runtimes"][runtime]
+        writes = {k: v for k, v in outcomes.items() if any(c.key == k and c.write for c in cases)}
+        if writes:
+            mode = "normal" if runtime == primary else f"normal ({runtime})"
+            if runtime == primary:
+                report["_writes"]["normal"] = writes
+            report["_checks"][mode] = check_durability(server, "normal", writes, before, data, restart=True)
+        server.stop()
+    report["rss_after_cases"] = report["rss_after_cases_by_runtime"][primary]
+    if any(c.write for c in cases) and not args.no_fsync:
+        server = twinedge_server(workdir, "twinedge-fsync", workdir / "twinedge-fsync", data.demo_file, "fsync",
+                                 primary)
+        stack.callback(server.stop)
+        progress(f"starting twinedge server on {primary} (--durability fsync)")
+        server.start()
+        post_bench_data(server, data)
+        before = get_json(server, prop_value_path(data)).get("Value")
+        fsync: dict[str, dict[int, Outcome]] = {}
+        for case in cases:
+            if case.write:
+                fsync[case.key] = measure_case(server, wrk, case, connections, allow_equivalent=False)
+        report["_writes"]["fsync"] = fsync
+        report["_checks"]["fsync"] = check_durability(server, "fsync", fsync, before, data, restart=True)
+        server.stop()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -1273,8 +1369,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale", type=int, default=0, metavar="N",
                         help="also store N submodels and measure GET, paging, start-up and memory at that size")
     parser.add_argument("--scale-only", action="store_true", help="with --scale: skip the load cases")
+    parser.add_argument("--runtimes", default="uvicorn,granian",
+                        help="comma-separated HTTP servers to run TwinEdge on (twinedge server --runtime), the "
+                             "first also for the fsync writes and the goals; granian is skipped when not installed")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args(argv)
+    runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
+    if not runtimes or any(r not in RUNTIMES for r in runtimes) or len(set(runtimes)) != len(runtimes):
+        parser.error(f"--runtimes: choose from {', '.join(RUNTIMES)}")
+    args.runtimes = [r for r in runtimes if r != "granian" or importlib.util.find_spec("granian") is not None]
+    args.runtimes_skipped = [r for r in runtimes if r not in args.runtimes]
+    if not args.runtimes:
+        parser.error("--runtimes: granian is not installed (pip install granian)")
     keys = [k.strip() for k in args.cases.split(",") if k.strip()]
     unknown = [k for k in keys if k not in CASE_KEYS]
     if unknown:
@@ -1310,7 +1416,8 @@ def signals_raise() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    report: dict[str, Any] = {"_ours": {}, "_basyx": None, "_writes": {}, "_checks": {}, "_scale": None}
+    report: dict[str, Any] = {"_ours": {}, "_runtimes": {}, "rss_after_cases_by_runtime": {}, "_basyx": None,
+                              "_writes": {}, "_checks": {}, "_scale": None}
     try:
         with signals_raise(), tempfile.TemporaryDirectory(prefix="twinedge-server-bench-") as tmp, \
                 contextlib.ExitStack() as stack:
@@ -1319,14 +1426,13 @@ def main(argv: list[str] | None = None) -> int:
             report["machine"] = machine_facts(wrk)
             report["config"] = {"duration_s": args.duration, "warmup_s": args.warmup, "cases": args.case_keys,
                                 "connections": args.connection_counts, "basyx": not args.no_basyx,
-                                "basyx_server": args.basyx_server, "scale": args.scale}
+                                "basyx_server": args.basyx_server, "scale": args.scale,
+                                "runtimes": args.runtimes, "runtimes_skipped": args.runtimes_skipped}
             progress("building the demo twin")
             data = make_data(workdir)
             cases = [c for c in make_cases(data) if c.key in args.case_keys] if not args.scale_only else []
             if cases:
-                run_twinedge(args, workdir, wrk, data, cases, args.connection_counts, stack, report)
-                if not args.no_basyx:
-                    run_basyx(args, workdir, wrk, data, cases, args.connection_counts, stack, report)
+                run_load(args, workdir, wrk, data, cases, args.connection_counts, stack, report)
             if args.scale:
                 report["_scale"] = run_scale(args, workdir, wrk, data, stack)
             report["goals"] = build_goals(report, args.connection_counts)
@@ -1340,6 +1446,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         out = {k: v for k, v in report.items() if not k.startswith("_")}
         out["twinedge"] = to_jsonable(report["_ours"])
+        out["twinedge_by_runtime"] = to_jsonable(report["_runtimes"])
         out["basyx_cases"] = to_jsonable(report["_basyx"])
         out["writes"] = to_jsonable(report["_writes"])
         out["durability_checks"] = to_jsonable(report["_checks"])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from twin_server.auth import AuthConfigError, bind_policy, new_token, startup_notice
 from twin_server.config import ConfigError, ServerConfig, load_config
+
+if TYPE_CHECKING:
+    from twin_server.app import TwinServerApp
 
 
 @click.command(name="server")
@@ -27,16 +30,16 @@ from twin_server.config import ConfigError, ServerConfig, load_config
 @click.option("--insecure", is_flag=True, help="Allow listening on a non-loopback address without authentication.")
 @click.option("--durability", type=click.Choice(["normal", "fsync"]),
               help="normal: writes survive a server crash; fsync: also a power cut.  [default: normal]")
+@click.option("--runtime", type=click.Choice(["uvicorn", "granian"]), default="uvicorn", show_default=True,
+              help="HTTP server; granian is experimental (needs the granian package, see docs/twin-server.md).")
 def server(host: str | None, port: int | None, data_dir: Path | None, db: str | None,
            load_files: tuple[Path, ...], catalogue: Path | None, config_file: Path | None, insecure: bool,
-           durability: str | None) -> None:
+           durability: str | None, runtime: str) -> None:
     """Serve shells, submodels and concept descriptions over the AAS Part 2 HTTP API 3.0.
 
     The API is at http://HOST:PORT/api/v3.0 . Without tokens in the configuration the server only
     listens on loopback; see docs/twin-server.md for tokens, JWT and PostgreSQL.
     """
-    import uvicorn
-
     from twin_server.app import create_app
 
     try:
@@ -64,9 +67,32 @@ def server(host: str | None, port: int | None, data_dir: Path | None, db: str | 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     click.echo(startup_notice(config.host, auth_enabled, config.insecure), err=True)
     click.echo(f"AAS API: http://{config.host}:{config.port}/api/v3.0", err=True)
+    if runtime == "granian":
+        run_granian(app, config.host, config.port)
+        return
+    import uvicorn
+
     # Open event streams would otherwise hold the shutdown until their clients leave.
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False,
                 loop="auto", http="auto", timeout_graceful_shutdown=3)
+
+
+def run_granian(app: TwinServerApp, host: str, port: int) -> None:
+    """One granian worker process (forked, so it serves this very app object) on a uvloop event loop.
+
+    Unlike uvicorn, granian does not end open event streams on shutdown: it kills the worker after 3 s,
+    and the application's own shutdown (closing the stores) does not run then.
+    """
+    try:
+        from granian.constants import Interfaces, Loops
+        from granian.log import LogLevels
+        from granian.server import Server
+    except ImportError:
+        raise click.ClickException("--runtime granian needs the granian package: pip install granian") from None
+    # The target string only names the process: the loader hands the worker `app` itself.
+    granian = Server("twin_server.app:create_app", address=host, port=port, interface=Interfaces.ASGI, workers=1,
+                     loop=Loops.uvloop, log_level=LogLevels.warning, log_access=False, workers_kill_timeout=3)
+    granian.serve(target_loader=lambda _target: app)
 
 
 @click.command(name="server-token")

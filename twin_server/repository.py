@@ -55,16 +55,28 @@ def dumps(doc: Any) -> bytes:
 
 #: Parsed submodels kept for element reads (each entry also holds the bytes it was parsed from).
 _PARSED_CACHE_SIZE = 64
+#: Serialized element answers kept per parsed submodel.
+_RENDERED_PER_SUBMODEL = 256
+
+
+@dataclass(slots=True)
+class _Parsed:
+    """One stored version of a submodel: its bytes, their parse and element answers made from it."""
+
+    body: bytes
+    doc: dict[str, Any]
+    #: (idShortPath, `$value`?) -> the answer's JSON bytes
+    rendered: dict[tuple[str, bool], bytes] = field(default_factory=dict)
 
 
 @dataclass
 class Repository:
     storage: Storage
     notify: Notify | None = None
-    #: submodel id -> (stored bytes, parsed document), for element reads only: a read still fetches the
-    #: stored bytes (so every replica sees every write at once) and reuses the parse when they are equal.
-    #: The cached documents are never mutated: writes parse their own copy.
-    _parsed: dict[str, tuple[bytes, dict[str, Any]]] = field(default_factory=dict, repr=False)
+    #: submodel id -> its last parsed version, for element reads only: a read still fetches the stored
+    #: bytes (so every replica sees every write at once) and reuses the parse, and answers made from it,
+    #: while they are equal. The cached documents are never mutated: writes parse their own copy.
+    _parsed: dict[str, _Parsed] = field(default_factory=dict, repr=False)
 
     def _emit(self, event: str, kind: Kind, ident: str, path: str | None = None, value: Any = None) -> None:
         if self.notify is not None:
@@ -159,16 +171,32 @@ class Repository:
 
     async def element(self, submodel_id: str, tokens: list[Token], path: str) -> tuple[dict[str, Any], Located]:
         """The submodel and the element at `path`, both read-only (shared with other reads)."""
+        parsed = await self._parsed_submodel(submodel_id)
+        return parsed.doc, locate(parsed.doc, tokens, path)
+
+    async def element_bytes(self, submodel_id: str, tokens: list[Token], path: str, value: bool) -> bytes:
+        """The JSON answer of GET on the element at `path` (its `$value` if `value`), reused while the
+        stored submodel is unchanged."""
+        parsed = await self._parsed_submodel(submodel_id)
+        key = (path, value)
+        answer = parsed.rendered.get(key)
+        if answer is None:
+            element = locate(parsed.doc, tokens, path).element
+            answer = dumps(values.element_value(element) if value else element)
+            if len(parsed.rendered) >= _RENDERED_PER_SUBMODEL:
+                parsed.rendered.clear()
+            parsed.rendered[key] = answer
+        return answer
+
+    async def _parsed_submodel(self, submodel_id: str) -> _Parsed:
         body = await self.get_bytes(Kind.SUBMODEL, submodel_id)
-        cached = self._parsed.get(submodel_id)
-        if cached is not None and cached[0] == body:
-            submodel = cached[1]
-        else:
-            submodel = orjson.loads(body)
-            if len(self._parsed) >= _PARSED_CACHE_SIZE:
+        parsed = self._parsed.get(submodel_id)
+        if parsed is None or parsed.body != body:
+            parsed = _Parsed(body, orjson.loads(body))
+            if submodel_id not in self._parsed and len(self._parsed) >= _PARSED_CACHE_SIZE:
                 del self._parsed[next(iter(self._parsed))]
-            self._parsed[submodel_id] = (body, submodel)
-        return submodel, locate(submodel, tokens, path)
+            self._parsed[submodel_id] = parsed
+        return parsed
 
     async def add_element(self, submodel_id: str, tokens: list[Token] | None, path: str, body: bytes) \
             -> dict[str, Any]:

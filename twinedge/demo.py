@@ -30,6 +30,7 @@ from aas_models.equipment import SPECS_DIR, load_spec
 from aas_models.errors import AasError
 from aas_models.files import save
 from aas_models.package import AasPackage
+from aas_models.timeseries.sqlite import SqliteTimeSeries
 from aas_models.twin import build_twin
 from aas_models.validation import validate_package
 from edge_agent.assembly import build_agent
@@ -143,7 +144,8 @@ def totals(agent: Agent, stored_before: int, stored_after: int) -> Totals:
     return Totals(read, stored, twin, lost)
 
 
-async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path, quiet: bool) -> Totals:
+async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path, quiet: bool, *,
+                   cycle_seconds: float = 5.0, train_cycles: int = 24) -> Totals:
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     sim_config = simulator_config(line)
@@ -174,14 +176,27 @@ async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path
     agent_data = agent_config(simulator.config, api, data_dir)
     (data_dir / "agent.yaml").write_text(yaml.safe_dump(agent_data, sort_keys=False), encoding="utf-8")
     agent = build_agent(parse_config(agent_data, str(data_dir / "agent.yaml")), {}, str(data_dir / "agent.yaml"))
-    stop_sim, stop_agent = asyncio.Event(), asyncio.Event()
+    stop_sim, stop_agent, stop_live = asyncio.Event(), asyncio.Event(), asyncio.Event()
     sim_task = asyncio.create_task(simulator.run(stop_sim))
     agent_task = asyncio.create_task(agent.run(stop_agent))
+    from analytics.live import LiveConfig, LiveStats, run_live  # numpy/scikit-learn: only when the demo runs
+
+    history = SqliteTimeSeries(data_dir / "timeseries.db")
+    await history.open()
+    live = LiveConfig(api=api, store=data_dir / "timeseries.db", assets=[p.asset for p in sim_config.presses],
+                      cycle_seconds=cycle_seconds, train_cycles=train_cycles, models_dir=data_dir / "models")
+    live_stats = LiveStats()
+    live_task = asyncio.create_task(run_live(live, history, stop_live, live_stats))
     say(f"press line: {len(sim_config.presses)} presses on " + ", ".join(simulator.endpoints().values()))
     say(f"dashboards:  {base}/ui")
     say(f"twin server: {api} (twins of {', '.join(p.asset for p in sim_config.presses)})")
     say(f"history:     {api}/timeseries  store {data_dir / 'timeseries.db'}")
     say(f"configs:     {data_dir / 'agent.yaml'} (run parts alone with `twinedge agent run --config ...`)")
+    say(f"analytics:   learning normal operation from the first {train_cycles * cycle_seconds:g} s, then scoring "
+        f"every {cycle_seconds:g} s into each twin's ConditionMonitoring")
+    faults = ", ".join(f"{f.press} {f.kind.value} from {f.onset:g} s" for f in sim_config.faults)
+    if faults:
+        say(f"faults:      {faults} (watch the health index drop)")
     say("running " + (f"for {duration:g} s" if duration else "until Ctrl-C") + " ...")
     interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -193,6 +208,9 @@ async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path
         if interrupted.is_set():
             say("stopping: delivering what is buffered ...")
     finally:
+        stop_live.set()
+        await live_task
+        await history.close()
         await agent.stop_sources()
         stop_sim.set()
         await sim_task
@@ -204,6 +222,8 @@ async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path
         await agent_task
         server.should_exit = True
         await server_task
+    say(f"analytics: {live_stats.scored} cycles scored, {live_stats.alarms} alarms"
+        + (f" (last problem: {live_stats.last_error})" if live_stats.last_error else ""))
     return result
 
 
