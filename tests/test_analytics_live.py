@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,14 @@ from edge_agent.simulator.servers import Simulator
 from tests.server import run_server
 from twin_server.config import ServerConfig
 
+try:
+    from playwright import sync_api
+except ImportError:  # the browser part is skipped; the rest of the test still runs
+    sync_api = None  # type: ignore[assignment]
+CHROMIUM = shutil.which("chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+ARTEFACTS = Path(os.environ.get("TWINEDGE_ARTEFACTS") or "/tmp/twinedge-artefacts") / "ui"
 CYCLE = 1.0
 TRAIN = 20
 
@@ -35,7 +45,32 @@ TRAIN = 20
 def _condition(api: str, asset: str) -> dict[str, Any]:
     sm = ids.b64url_encode(submodel_id_for(asset, "ConditionMonitoring"))
     body: dict[str, Any] = httpx.get(f"{api}/submodels/{sm}/$value", timeout=5).json()
-    return body.get("ConditionMonitoring", body)
+    condition: dict[str, Any] = body.get("ConditionMonitoring", body)
+    return condition
+
+
+def _in_chromium(origin: str) -> dict[str, Any]:
+    """What a person sees: live values changing on the asset page, the fault on the alarms page."""
+    assert sync_api is not None and CHROMIUM is not None
+    seen: dict[str, Any] = {"errors": [], "foreign": []}
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = chromium.new_page()
+        page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r: None if r.url.startswith((origin, "data:")) else seen["foreign"].append(r.url))
+        page.goto(f"{origin}/ui/asset?id={ids.b64url_encode('urn:twinedge:aas:press-02')}")
+        page.wait_for_selector("#conn[data-connected='1']")
+        cell = page.locator("tr[data-signal='RamPosition'] .v")
+        first = cell.inner_text()
+        sync_api.expect(cell).not_to_have_text(first, timeout=10_000)  # the ram moves: pushed by the server
+        seen["health_on_page"] = page.locator("[data-cm-key=HealthIndex]").inner_text()
+        page.screenshot(path=str(ARTEFACTS / "asset-live-fault.png"), full_page=True)
+        page.goto(f"{origin}/ui/alarms")
+        seen["alarms"] = page.locator("body").inner_text()
+        page.screenshot(path=str(ARTEFACTS / "alarms-live-fault.png"), full_page=True)
+        chromium.close()
+    return seen
 
 
 def _alarm_level(healthy: dict[str, Any]) -> float:
@@ -90,6 +125,8 @@ def test_injected_fault_shows_as_anomaly_health_drop_and_alarm(tmp_path: Path) -
                 observed["faulty"] = faulty
                 observed["alarms_page"] = (await asyncio.to_thread(
                     httpx.get, server.base.replace("/api/v3.0", "/ui/alarms"), timeout=10)).text
+                if CHROMIUM is not None and sync_api is not None:  # the dashboard, while the line streams
+                    observed["browser"] = await asyncio.to_thread(_in_chromium, server.base.replace("/api/v3.0", ""))
             finally:
                 stop_live.set()
                 await live_task
@@ -112,3 +149,8 @@ def test_injected_fault_shows_as_anomaly_health_drop_and_alarm(tmp_path: Path) -
     assert faulty["SpcState"] in ("in-control", "out-of-control")
     assert stats.scored > 0 and stats.alarms >= 1
     assert "press-02" in observed["alarms_page"]
+    if "browser" in observed:
+        seen = observed["browser"]
+        assert seen["errors"] == [] and seen["foreign"] == [], seen
+        assert float(seen["health_on_page"]) < float(healthy["HealthIndex"]), (seen, healthy)
+        assert "press-02" in seen["alarms"] and "Anomaly score" in seen["alarms"], seen["alarms"]
