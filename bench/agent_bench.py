@@ -458,7 +458,8 @@ def opcua_raw(layout: OpcUaLayout, warmup: float, duration: float, conn: Connect
 def store_gaps(path: Path) -> tuple[int, int, int]:
     """(series, samples, values missing between each series' smallest and largest tick) in the store."""
     with contextlib.closing(sqlite3.connect(path)) as db:
-        rows = db.execute("SELECT COUNT(DISTINCT num), MIN(num), MAX(num), COUNT(*) FROM samples "
+        rows = db.execute("SELECT COUNT(DISTINCT num), MIN(num), MAX(num), COUNT(DISTINCT t) FROM "
+                          "(SELECT series, t, num FROM samples UNION ALL SELECT series, t, num FROM recent) "
                           "GROUP BY series").fetchall()
     lost = sum(int(hi - lo + 1 - distinct) for distinct, lo, hi, _ in rows)
     return len(rows), sum(r[3] for r in rows), lost
@@ -733,6 +734,74 @@ BENCHES: dict[str, Callable[[argparse.Namespace, Path], Result]] = {
 }
 
 
+# -- the pipeline alone -----------------------------------------------------------------------------
+
+def pipeline(tags: int, per_emit: int, rounds: int, folder: Path) -> dict[str, float]:
+    """CPU microseconds per sample of each agent stage, no network: readings as a Modbus poll makes them
+    (one datetime per emit) -> mapping -> buffer append -> buffer read -> store write (and the store's fold,
+    in its thread). Steadier than the end-to-end runs on a busy machine, since it counts CPU, not rates."""
+    from datetime import UTC, datetime
+
+    from aas_models.timeseries.base import Quality, SeriesKey
+    from edge_agent.buffer import Buffer, BufferConfig
+    from edge_agent.connectors.base import Reading
+    from edge_agent.mapping import Binding, Mapper
+    from edge_agent.sinks.timeseries import TimeSeriesSink, TimeSeriesSinkConfig
+
+    sources = tags // per_emit
+    mapper = Mapper([Binding(f"plc{i // per_emit}", f"t{i}", SeriesKey(SUBMODEL.format(source=f"plc{i // per_emit}"),
+                                                                       f"Tags.t{i}")) for i in range(tags)])
+    buffer = Buffer(BufferConfig(path=folder / "buffer.db"))
+    buffer.open(["history"])
+    sink = TimeSeriesSink(TimeSeriesSinkConfig(path=folder / "timeseries.db"))
+    cpu = dict.fromkeys(("readings", "map", "append", "read", "store"), 0.0)
+
+    async def run() -> float:
+        await sink.open()
+        count = 0
+        p0 = time.process_time()
+        for r in range(rounds + 1):
+            if r == 1:  # the first round creates every series in both files: not the steady state measured
+                count, p0 = 0, time.process_time()
+                cpu.update(dict.fromkeys(cpu, 0.0))
+            for source in range(sources):
+                t0 = time.thread_time()
+                now = datetime.now(UTC)
+                first = source * per_emit
+                readings = [Reading(f"t{i}", 1.5 + r + i * 1e-3, now, Quality.GOOD, now)
+                            for i in range(first, first + per_emit)]
+                t1 = time.thread_time()
+                samples = mapper.map(f"plc{source}", readings)
+                t2 = time.thread_time()
+                buffer.append(samples)
+                t3 = time.thread_time()
+                cpu["readings"] += t1 - t0
+                cpu["map"] += t2 - t1
+                cpu["append"] += t3 - t2
+                count += len(samples)
+            while True:
+                t0 = time.thread_time()
+                batch = buffer.read("history", 5000)
+                t1 = time.thread_time()
+                if batch is None:
+                    break
+                await sink.write(batch.samples)
+                buffer.ack("history", batch.last_seq)
+                cpu["read"] += t1 - t0
+                cpu["store"] += time.thread_time() - t1
+            buffer.compact()
+        await sink.close()  # waits for a fold in progress, folds the rest
+        total = time.process_time() - p0
+        cpu["store fold (thread) + rest"] = total - sum(cpu.values())
+        return count
+
+    count = asyncio.run(run())
+    buffer.close()
+    out = {stage: seconds / count * 1e6 for stage, seconds in cpu.items()}
+    out["agent (without readings)"] = sum(v for k, v in out.items() if k != "readings")
+    return out
+
+
 # -- output ----------------------------------------------------------------------------------------
 
 def machine() -> dict[str, Any]:
@@ -805,7 +874,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mqtt-publishers", type=int, default=2)
     parser.add_argument("--mqtt-devices", type=int, default=100, help="topics per publisher")
     parser.add_argument("--mqtt-rate", type=float, default=30_000.0, help="messages/s offered in all")
+    parser.add_argument("--pipeline", action="store_true", help="only the agent's stages without network: CPU "
+                        "microseconds per sample of mapping, buffer and store for --modbus-tags tags")
     args = parser.parse_args(argv)
+    if args.pipeline:
+        with tempfile.TemporaryDirectory(prefix="agent-bench-pipeline-") as tmp:
+            stages = pipeline(args.modbus_tags, 1250, 40, Path(tmp))
+        if args.json:
+            print(json.dumps({"machine": machine(), "pipeline_us_per_sample": stages}))
+        else:
+            print(f"pipeline, {args.modbus_tags:,} tags in emits of 1,250, CPU microseconds per sample:")
+            for stage, micros in stages.items():
+                print(f"  {stage:<30} {micros:6.2f}")
+        return 0
     chosen = list(BENCHES) if args.protocol == "all" else [args.protocol]
     results = []
     profile = args.profile

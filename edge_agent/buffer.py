@@ -1,63 +1,79 @@
 """Durable store-and-forward queue (SQLite, WAL): samples wait here until every sink has them.
 
-Each sink has its own position; `read` gives a sink the samples after its position and `ack`
-moves it, so a sink that is down keeps its backlog while the others go on (at least once per
-sink). Commits happen before the agent acknowledges anything upstream, so a SIGKILL loses
-nothing that was appended. The size is bounded: past `max_samples` the oldest samples are dropped
-and counted (`dropped`), never silently.
+One row per `append` (a batch): the samples' columns packed into blobs, so an append costs one
+insert and one commit whatever its size. Samples are numbered in append order; a batch's `seq` is
+the number of its last sample, and each sink's position is the number of the last sample it has.
+`read` gives a sink whole batches after its position, up to a sample limit (at least one batch), and
+`ack` moves the position to the read's `last_seq`, so a sink that is down keeps its backlog while the
+others go on (at least once per sink). `append` commits before it returns, so a SIGKILL loses nothing
+that was appended. The size is bounded in samples: past `max_samples` the oldest batches are dropped
+(first those every sink has), and every sample dropped before some sink had it is counted (`dropped`),
+never silent.
 
-Speed: the newest appended samples are also kept in memory (`TAIL_SAMPLES` at most, already in the
-form a read from disk gives), so a sink that keeps up reads them without decoding rows again; the
-file stays the truth, and a sink that falls behind, or a restart, reads from it.
+File format 2 (`PRAGMA user_version`). A format-1 file (one row per sample, from earlier versions) is
+converted in place on open, positions and counters kept; a file of a newer format is refused.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections import deque
+import sys
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from aas_models.timeseries.base import Sample, SeriesKey
-from aas_models.timeseries.sqlite import QUALITY_CODE, QUALITY_OF_CODE, decode_value, encode_value, from_micros, micros
+from aas_models.timeseries.sqlite import NO_TIME, SampleColumns, SampleLists
 
+FORMAT = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, submodel_id TEXT NOT NULL, path TEXT NOT NULL,
                                    UNIQUE (submodel_id, path));
-CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, series INTEGER NOT NULL,
-                                  t INTEGER NOT NULL, num REAL, text TEXT, quality INTEGER NOT NULL,
-                                  received INTEGER);
+CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY, count INTEGER NOT NULL, series BLOB NOT NULL,
+                                    t BLOB NOT NULL, num BLOB NOT NULL, text TEXT, quality BLOB NOT NULL,
+                                    received BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS positions (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+_INSERT = "INSERT INTO batches (seq, count, series, t, num, text, quality, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_SWAP = sys.byteorder != "little"  # blobs are little-endian on every machine
+_NAN = float("nan")
 
 
-#: Samples kept in memory after their append (about 200 bytes each).
-TAIL_SAMPLES = 200_000
+class BufferFileError(Exception):
+    """The buffer file cannot be used as it is (e.g. written by a newer version)."""
 
 
-def _as_read(sample: Sample) -> Sample:
-    """`sample` as a read from disk returns it: UTC times, NaN as no value (SQLite stores NaN as NULL)."""
-    value, time, received = sample.value, sample.time, sample.received
-    changed = False
-    if type(value) is float and value != value:
-        value, changed = None, True
-    if time.tzinfo is not UTC:
-        time, changed = time.astimezone(UTC), True
-    if received is not None and received.tzinfo is not UTC:
-        received, changed = received.astimezone(UTC), True
-    return Sample(sample.key, time, value, sample.quality, received) if changed else sample
+def _pack(typecode: str, values: Sequence[Any]) -> bytes:
+    packed = array(typecode, values)
+    if _SWAP:
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unpack(typecode: str, blob: bytes) -> list[Any]:
+    packed = array(typecode)
+    packed.frombytes(blob)
+    if _SWAP:
+        packed.byteswap()
+    return packed.tolist()
+
+
+def _encode(columns: SampleColumns) -> tuple[bytes, bytes, bytes, str | None, bytes, bytes]:
+    text = json.dumps({str(i): tag for i, tag in columns.text.items()}) if columns.text else None
+    return (_pack("i", columns.series), _pack("q", columns.t), _pack("d", columns.num), text, columns.quality,
+            _pack("q", columns.received))
 
 
 class BufferConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: Path = Path("twinedge-data/agent-buffer.db")
-    #: Bound on queued samples (about 60 bytes each on disk).
+    #: Bound on queued samples (about 30 bytes each on disk).
     max_samples: int = Field(default=5_000_000, ge=1000)
     #: What goes when full: the oldest samples (the newest data matters most for live twins).
     overflow: Literal["drop-oldest"] = "drop-oldest"
@@ -65,7 +81,9 @@ class BufferConfig(BaseModel):
 
 @dataclass(frozen=True)
 class Batch:
-    samples: list[Sample]
+    #: Whole appended batches, oldest first (a SampleColumns: sinks that take columns skip the objects).
+    samples: Sequence[Sample]
+    #: The number of the last sample: what `ack` takes.
     last_seq: int
 
 
@@ -76,29 +94,75 @@ class Buffer:
         self._series: dict[SeriesKey, int] = {}
         self._keys: dict[int, SeriesKey] = {}
         #: Series id by id() of a key object seen before (the mapper hands out the same key objects):
-        #: spares hashing the dataclass per sample. Holds the key, so the id() cannot be reused.
-        self._by_object: dict[int, tuple[SeriesKey, int]] = {}
-        #: The newest appended samples, (first seq, samples) per append, oldest first.
-        self._tail: deque[tuple[int, list[Sample]]] = deque()
-        self._tail_size = 0
+        #: spares hashing the dataclass per sample. `_held` keeps those keys alive, so no id() is reused.
+        self._by_object: dict[int, int] = {}
+        self._held: dict[int, SeriesKey] = {}
+        #: Number of the last sample appended, and of the last one no longer queued (queued: floor < n <= last).
+        self._last = 0
+        self._floor = 0
 
     def open(self, sinks: Sequence[str]) -> None:
         path = str(self.config.path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._prepare(db, path)
+        except BaseException:
+            db.close()
+            raise
+        db.execute("BEGIN IMMEDIATE")
         for sink in sinks:
             db.execute("INSERT OR IGNORE INTO positions (sink, seq) VALUES (?, 0)", (sink,))
         # A sink removed from the config would otherwise hold every sample forever.
         marks = ",".join("?" * len(sinks))
         db.execute(f"DELETE FROM positions WHERE sink NOT IN ({marks})", tuple(sinks))
-        for ident, submodel_id, p in db.execute("SELECT id, submodel_id, path FROM series"):
+        db.execute("COMMIT")
+        self._db = db
+        self._load_series()
+        (last_batch,) = db.execute("SELECT MAX(seq) FROM batches").fetchone()
+        (last_position,) = db.execute("SELECT MAX(seq) FROM positions").fetchone()
+        self._last = max(last_batch or 0, last_position or 0)
+        self._floor = self._oldest_floor()
+
+    @staticmethod
+    def _prepare(db: sqlite3.Connection, path: str) -> None:
+        """Create the schema, or convert a format-1 file; refuse a newer format."""
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version > FORMAT:
+            raise BufferFileError(
+                f"buffer {path} has format {version}, newer than this agent's ({FORMAT}): run the newer agent "
+                "until its sinks have everything (depth 0), or move the file away to start an empty buffer "
+                "(the samples still in it are then lost)")
+        if version == FORMAT:
+            return
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            if "queue" in tables:
+                _convert_format_1(db)
+            db.execute(f"PRAGMA user_version = {FORMAT}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _load_series(self) -> None:
+        self._series, self._keys = {}, {}
+        self._by_object.clear()
+        self._held.clear()
+        for ident, submodel_id, p in self.db.execute("SELECT id, submodel_id, path FROM series"):
             key = SeriesKey(submodel_id, p)
             self._series[key], self._keys[ident] = ident, key
-        self._db = db
+
+    def _oldest_floor(self) -> int:
+        row = self.db.execute("SELECT seq - count FROM batches ORDER BY seq LIMIT 1").fetchone()
+        return self._last if row is None else int(row[0])
 
     def close(self) -> None:
         if self._db is not None:
@@ -112,123 +176,105 @@ class Buffer:
         return self._db
 
     def _series_id(self, key: SeriesKey) -> int:
-        known = self._by_object.get(id(key))
-        if known is not None and known[0] is key:
-            return known[1]
+        """Id of a key object, creating the series if new (inside the append's transaction)."""
         ident = self._series.get(key)
         if ident is None:
             cur = self.db.execute("INSERT INTO series (submodel_id, path) VALUES (?, ?)", (key.submodel_id, key.path))
             assert cur.lastrowid is not None
             ident = cur.lastrowid
             self._series[key], self._keys[ident] = ident, key
-        if len(self._by_object) > 4 * TAIL_SAMPLES:
+        if len(self._by_object) > 1_000_000:
             self._by_object.clear()
-        self._by_object[id(key)] = (key, ident)
+            self._held.clear()
+        self._by_object[id(key)] = ident
+        self._held[id(key)] = key
         return ident
 
     def append(self, samples: Sequence[Sample]) -> None:
+        """Queue `samples` as one batch, committed before this returns."""
         if not samples:
             return
+        if len(samples) > self.config.max_samples:  # the bound holds even for one huge batch
+            excess = len(samples) - self.config.max_samples
+            samples = samples[excess:]
+        else:
+            excess = 0
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            rows = []
-            series_id, by_object = self._series_id, self._by_object
-            codes = QUALITY_CODE
-            # Samples of one poll share their datetime objects: convert each object once.
-            last_time: datetime | None = None
-            last_received: datetime | None = None
-            t = r = 0
-            for s in samples:
-                value, key = s.value, s.key
-                num, text = (value, None) if type(value) is float else encode_value(value)
-                known = by_object.get(id(key))
-                series = known[1] if known is not None and known[0] is key else series_id(key)
-                if s.time is not last_time:
-                    last_time, t = s.time, micros(s.time)
-                received = s.received
-                if received is not None and received is not last_received:
-                    last_received, r = received, micros(received)
-                rows.append((series, t, num, text, codes[s.quality], r if received is not None else None))
-            db.executemany("INSERT INTO queue (series, t, num, text, quality, received) VALUES (?, ?, ?, ?, ?, ?)",
-                           rows)
-            last = self._enforce_bound()
+            by_object = self._by_object
+            keys = samples.keys if isinstance(samples, SampleLists) else list(map(_key, samples))
+            if not by_object.keys() >= set(map(id, keys)):  # a key object not seen before
+                for key in {id(k): k for k in keys if id(k) not in by_object}.values():
+                    self._series_id(key)
+            columns = SampleColumns.of(samples, by_object, self._keys)
+            last = self._last + excess + len(samples)
+            db.execute(_INSERT, (last, len(samples), *_encode(columns)))
+            floor = self._floor
+            if excess:
+                floor = self._drop_before(last - len(samples), excess)
+            if last - floor > self.config.max_samples:
+                floor = self._enforce_bound(last, floor)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
-            self._series.clear()
-            self._keys.clear()
-            self._by_object.clear()
-            for ident, submodel_id, p in db.execute("SELECT id, submodel_id, path FROM series"):
-                key = SeriesKey(submodel_id, p)
-                self._series[key], self._keys[ident] = ident, key
+            self._load_series()  # ids created in the rolled-back transaction are gone
             raise
-        self._remember(last - len(rows) + 1, [_as_read(s) for s in samples])
+        self._last, self._floor = last, floor
 
-    def _remember(self, first: int, samples: list[Sample]) -> None:
-        tail = self._tail
-        if tail and tail[-1][0] + len(tail[-1][1]) != first:  # not contiguous (cannot happen): start over
-            tail.clear()
-            self._tail_size = 0
-        tail.append((first, samples))
-        self._tail_size += len(samples)
-        while self._tail_size > TAIL_SAMPLES and len(tail) > 1:
-            self._tail_size -= len(tail.popleft()[1])
-
-    def _enforce_bound(self) -> int:
-        """Drops the oldest samples past the bound; returns the last seq."""
+    def _drop_before(self, cutoff: int, uncounted: int = 0) -> int:
+        """Drop every batch up to sample `cutoff`; count what some sink did not have yet, plus `uncounted`
+        samples that never got a number queued. Returns the new floor."""
         db = self.db
-        first, last = db.execute("SELECT MIN(seq), MAX(seq) FROM queue").fetchone()
-        if first is None or last - first + 1 <= self.config.max_samples:
-            return int(last)
-        cutoff = last - self.config.max_samples
-        dropped = db.execute("DELETE FROM queue WHERE seq <= ?", (cutoff,)).rowcount
-        db.execute("INSERT INTO counters (name, value) VALUES ('dropped', ?) "
-                   "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (dropped,))
+        (lowest,) = db.execute("SELECT MIN(seq) FROM positions").fetchone()
+        (lost,) = db.execute("SELECT COALESCE(SUM(count), 0) FROM batches WHERE seq <= ? AND seq > ?",
+                             (cutoff, lowest if lowest is not None else cutoff)).fetchone()
+        db.execute("DELETE FROM batches WHERE seq <= ?", (cutoff,))
+        if lost + uncounted:
+            db.execute("INSERT INTO counters (name, value) VALUES ('dropped', ?) "
+                       "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (lost + uncounted,))
         db.execute("UPDATE positions SET seq = ? WHERE seq < ?", (cutoff, cutoff))
-        return int(last)
+        return cutoff
+
+    def _enforce_bound(self, last: int, floor: int) -> int:
+        """Drops the oldest batches until at most `max_samples` are queued; returns the new floor."""
+        excess = last - floor - self.config.max_samples
+        cutoff = floor
+        rows = self.db.execute("SELECT seq, count FROM batches ORDER BY seq")
+        for seq, count in rows:
+            if excess <= 0:
+                break
+            cutoff, excess = seq, excess - count
+        rows.close()
+        return self._drop_before(cutoff)
 
     def read(self, sink: str, limit: int) -> Batch | None:
+        """Whole batches after the sink's position: as many as fit in `limit` samples, at least one."""
         position = self.position(sink)
-        batch = self._read_tail(position, limit)
-        if batch is not None:
-            return batch
-        rows = self.db.execute(
-            "SELECT seq, series, t, num, text, quality, received FROM queue WHERE seq > ? ORDER BY seq LIMIT ?",
-            (position, limit)).fetchall()
-        if not rows:
-            return None
-        times: dict[int, datetime] = {}  # rows of one poll share their times: build each datetime once
-
-        def moment(value: int) -> datetime:
-            found = times.get(value)
-            if found is None:
-                found = times[value] = from_micros(value)
-            return found
-
-        keys, qualities = self._keys, QUALITY_OF_CODE
-        samples = [Sample(keys[series], moment(t), decode_value(num, text), qualities[q],
-                          moment(received) if received is not None else None)
-                   for _seq, series, t, num, text, q, received in rows]
-        return Batch(samples, rows[-1][0])
-
-    def _read_tail(self, position: int, limit: int) -> Batch | None:
-        """The samples after `position` from memory, if memory has the next one."""
-        tail = self._tail
-        if not tail or not tail[0][0] <= position + 1 < tail[-1][0] + len(tail[-1][1]):
-            return None
-        out: list[Sample] = []
-        seq = position
-        for first, samples in tail:
-            end = first + len(samples)
-            if end <= seq + 1:
-                continue
-            take = samples[seq + 1 - first:seq + 1 - first + limit - len(out)]
-            out.extend(take)
-            seq += len(take)
-            if len(out) >= limit:
+        series: list[int] = []
+        t: list[int] = []
+        num: list[float] = []
+        text: dict[int, str] = {}
+        quality = bytearray()
+        received: list[int] = []
+        last_seq = position
+        rows = self.db.execute("SELECT seq, count, series, t, num, text, quality, received FROM batches "
+                               "WHERE seq > ? ORDER BY seq", (position,))
+        for seq, count, b_series, b_t, b_num, b_text, b_quality, b_received in rows:
+            if series and len(series) + count > limit:
                 break
-        return Batch(out, seq)
+            if b_text is not None:
+                text.update((int(i) + len(series), tag) for i, tag in json.loads(b_text).items())
+            series += _unpack("i", b_series)
+            t += _unpack("q", b_t)
+            num += _unpack("d", b_num)
+            quality += b_quality
+            received += _unpack("q", b_received)
+            last_seq = seq
+        rows.close()
+        if not series:
+            return None
+        return Batch(SampleColumns(series, self._keys, t, num, text, bytes(quality), received), last_seq)
 
     def position(self, sink: str) -> int:
         row = self.db.execute("SELECT seq FROM positions WHERE sink = ?", (sink,)).fetchone()
@@ -238,23 +284,56 @@ class Buffer:
 
     def ack(self, sink: str, seq: int) -> None:
         self.db.execute("UPDATE positions SET seq = MAX(seq, ?) WHERE sink = ?", (seq, sink))
-        tail = self._tail
-        if tail and tail[0][0] + len(tail[0][1]) - 1 <= seq:  # memory no longer needed by any sink goes
-            (lowest,) = self.db.execute("SELECT MIN(seq) FROM positions").fetchone()
-            while tail and lowest is not None and tail[0][0] + len(tail[0][1]) - 1 <= lowest:
-                self._tail_size -= len(tail.popleft()[1])
 
     def compact(self) -> int:
-        """Delete what every sink has; returns how many rows went."""
-        (lowest,) = self.db.execute("SELECT MIN(seq) FROM positions").fetchone()
-        if lowest is None:
+        """Delete what every sink has; returns how many samples went."""
+        db = self.db
+        (lowest,) = db.execute("SELECT MIN(seq) FROM positions").fetchone()
+        if lowest is None or lowest <= self._floor:
             return 0
-        return self.db.execute("DELETE FROM queue WHERE seq <= ?", (lowest,)).rowcount
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (count,) = db.execute("SELECT COALESCE(SUM(count), 0) FROM batches WHERE seq <= ?", (lowest,)).fetchone()
+            db.execute("DELETE FROM batches WHERE seq <= ?", (lowest,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._floor = self._oldest_floor()
+        return int(count)
 
     def depth(self, sink: str) -> int:
-        (count,) = self.db.execute("SELECT COUNT(*) FROM queue WHERE seq > ?", (self.position(sink),)).fetchone()
-        return int(count)
+        """Samples queued that `sink` does not have yet."""
+        return self._last - max(self.position(sink), self._floor)
 
     def dropped(self) -> int:
         row = self.db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
         return int(row[0]) if row else 0
+
+
+def _key(sample: Sample) -> SeriesKey:
+    return sample.key
+
+
+def _convert_format_1(db: sqlite3.Connection, size: int = 1000) -> None:
+    """Format 1 kept one row per sample in `queue`, its seq numbering samples as format 2 does: the rows
+    become batches of at most `size` that end at every sink's position, so positions carry over as they are."""
+    cuts = {seq for (seq,) in db.execute("SELECT seq FROM positions")}
+    rows = db.execute("SELECT seq, series, t, num, text, quality, received FROM queue ORDER BY seq")
+    chunk: list[tuple[Any, ...]] = []
+
+    def flush() -> None:
+        seqs, series, t, num, text, quality, received = zip(*chunk, strict=True)
+        columns = SampleColumns(list(series), {}, list(t), [_NAN if n is None else n for n in num],
+                                {i: tag for i, tag in enumerate(text) if tag is not None}, bytes(quality),
+                                [NO_TIME if r is None else r for r in received])
+        db.execute(_INSERT, (seqs[-1], len(chunk), *_encode(columns)))
+        chunk.clear()
+
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size or row[0] in cuts:
+            flush()
+    if chunk:
+        flush()
+    db.execute("DROP TABLE queue")

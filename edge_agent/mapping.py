@@ -3,6 +3,10 @@
 Per binding: a linear transform (scale, offset, unit conversion), report-on-change with an absolute
 or percent deadband, and a heartbeat (report at least every N seconds even without change).
 Quality changes are always reported; a bad reading never carries an old good value.
+
+The hot path is per reading: slots are found by plain strings, plain bindings (no deadband or
+heartbeat) decide inline, and samples come out as lists per field (`SampleLists`), since building a
+frozen Sample object per reading would cost more than all the rest.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from aas_models.timeseries.base import Quality, Sample, SeriesKey, Value
+from aas_models.timeseries.sqlite import SampleLists
 from edge_agent.connectors.base import Reading
 
 #: Unit conversions as (factor, offset): to = from * factor + offset. Expression-free on purpose.
@@ -75,6 +80,8 @@ class _Slot:
     binding: Binding
     #: No scale, offset or conversion: the value passes unchanged (the common case, kept cheap).
     identity: bool
+    #: No deadband and no heartbeat: report exactly the changes (the common case, decided inline).
+    plain: bool
     seen: bool = False
     value: Value = None
     quality: Quality = Quality.GOOD
@@ -112,19 +119,24 @@ class Mapper:
         self._slots: dict[str, dict[str, _Slot]] = {}
         for binding in self._by_signal.values():
             identity = binding.scale == 1.0 and binding.offset == 0.0 and not binding.convert
-            self._slots.setdefault(binding.source, {})[binding.signal] = _Slot(binding, identity)
+            plain = binding.deadband is None and binding.deadband_percent is None and binding.heartbeat is None
+            self._slots.setdefault(binding.source, {})[binding.signal] = _Slot(binding, identity, plain)
         self.stats = MappingStats()
 
     def bindings(self) -> list[Binding]:
         return list(self._by_signal.values())
 
-    def map(self, source: str, readings: Sequence[Reading]) -> list[Sample]:
-        out: list[Sample] = []
+    def map(self, source: str, readings: Sequence[Reading]) -> SampleLists:
+        """The samples to report, as lists per field (a Sequence of Samples to anyone who reads it)."""
+        out = SampleLists()
+        add_key, add_time, add_value = out.keys.append, out.times.append, out.values.append
+        add_quality, add_received = out.qualities.append, out.received.append
         stats = self.stats
         stats.readings += len(readings)
         slots = self._slots.get(source, {})
         bad = Quality.BAD
         report = self._should_report
+        suppressed = 0
         for reading in readings:
             slot = slots.get(reading.signal)
             if slot is None:
@@ -139,12 +151,21 @@ class Mapper:
             else:
                 value = slot.binding.transform(reading.value)
             time = reading.source_time
-            if not report(slot, value, quality, time):
-                stats.suppressed += 1
+            # A first report or a quality change is always reported; a plain binding reports any change
+            # (what _should_report decides for it, without the call).
+            if slot.seen and quality == slot.quality and (
+                    time <= slot.time  # type: ignore[operator]
+                    or (value == slot.value if slot.plain else not report(slot, value, quality, time))):
+                suppressed += 1
                 continue
             slot.seen, slot.value, slot.quality, slot.time = True, value, quality, time
-            out.append(Sample(slot.binding.key, time, value, quality, reading.received))
+            add_key(slot.binding.key)
+            add_time(time)
+            add_value(value)
+            add_quality(quality)
+            add_received(reading.received)
         stats.samples += len(out)
+        stats.suppressed += suppressed
         return out
 
     def due(self, now: datetime) -> list[Sample]:

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Pace:
-    """How forwarders batch: wait up to `flush_interval` s to gather up to `batch_size` samples."""
+    """How forwarders batch: wait up to `flush_interval` s to gather up to `batch_size` samples (a sink
+    reads whole appended batches, so a write may hold more when one append was larger)."""
 
     flush_interval: float = 0.5
     batch_size: int = 5000
@@ -97,7 +98,9 @@ class Agent:
                     failing = False
             delays = self.backoff.delays()
             self.buffer.ack(sink.name, batch.last_seq)
-            if len(batch.samples) < self.pace.batch_size:
+            # Reads take whole appended batches, so a short read does not mean the sink caught up: wait
+            # to gather more only when less than a full batch is waiting.
+            if self.buffer.depth(sink.name) < self.pace.batch_size:
                 await asyncio.sleep(self.pace.flush_interval)
 
     async def _heartbeats(self) -> None:

@@ -1,22 +1,27 @@
-"""The embedded time-series store: idempotent writes, range and downsampled reads, retention."""
+"""The embedded time-series store: idempotent writes, range and downsampled reads, retention, the fold of
+`recent` into `samples`, and the columns the agent's buffer hands over."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from aas_models.timeseries.base import Quality, Sample, SeriesKey
-from aas_models.timeseries.sqlite import SqliteTimeSeries
+from aas_models.timeseries.base import Quality, Sample, SeriesKey, Value
+from aas_models.timeseries.sqlite import FOLD_IDLE, FOLD_MIN_ROWS, SampleColumns, SqliteTimeSeries
+from edge_agent.buffer import Buffer, BufferConfig
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 KEY = SeriesKey("urn:twinedge:sm:press-01:OperationalData:1.0", "OilTemperature.Value")
 
 
-def run(coro):  # type: ignore[no-untyped-def]
-    return asyncio.run(coro)
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(coro)
 
 
 async def _open(path: Path) -> SqliteTimeSeries:
@@ -46,7 +51,7 @@ def test_write_is_idempotent_and_reads_in_order(tmp_path: Path) -> None:
 def test_values_keep_their_type_and_quality(tmp_path: Path) -> None:
     async def scenario() -> None:
         store = await _open(tmp_path / "ts.db")
-        values = [3, 2.5, True, "NG", None]
+        values: list[Value] = [3, 2.5, True, "NG", None]
         qualities = [Quality.GOOD, Quality.UNCERTAIN, Quality.GOOD, Quality.GOOD, Quality.BAD]
         await store.write([Sample(KEY, T0 + timedelta(seconds=i), v, q)
                            for i, (v, q) in enumerate(zip(values, qualities, strict=True))])
@@ -110,6 +115,94 @@ def test_retention_and_naive_times(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="timezone-aware"):
             await store.write([Sample(KEY, datetime(2026, 1, 1), 1.0)])
         assert len(await store.read(KEY)) == 6
+        await store.close()
+
+    run(scenario())
+
+
+def _table_counts(path: Path) -> tuple[int, int]:
+    with sqlite3.connect(path) as db:
+        counts = tuple(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in ("samples", "recent"))
+    db.close()
+    return counts
+
+
+def test_rewrites_win_whether_folded_or_not(tmp_path: Path) -> None:
+    """Writes land in `recent` and are folded into `samples` later: reads see the latest write of each
+    (series, time) either way, in raw and downsampled reads."""
+    async def scenario() -> None:
+        store = await _open(tmp_path / "ts.db")
+        await store.write(samples(60))
+        await store.close()  # folds
+        assert _table_counts(tmp_path / "ts.db") == (60, 0)
+        store = await _open(tmp_path / "ts.db")
+        again = [Sample(KEY, T0 + timedelta(seconds=i), -1.0) for i in range(10)]
+        await store.write(again)  # folded rows written again: in `recent` only
+        await store.write(again[:5] + [Sample(KEY, T0 + timedelta(seconds=i), -2.0) for i in range(5)])  # twice
+        assert _table_counts(tmp_path / "ts.db") == (60, 20)
+        points = await store.read(KEY)
+        assert [p.value for p in points] == [-2.0] * 5 + [-1.0] * 5 + [40.0 + i for i in range(10, 60)]
+        assert [p.value for p in await store.read(KEY, limit=3)] == [97.0, 98.0, 99.0]
+        (minute,) = await store.read(KEY, every=timedelta(minutes=1))
+        assert minute.count == 60 and minute.min == -2.0 and minute.max == 99.0
+        assert await store.delete_before(T0 + timedelta(seconds=2)) == 2 + 6  # two in `samples`, six in `recent`
+        await store.close()
+        assert _table_counts(tmp_path / "ts.db") == (58, 0)
+
+    run(scenario())
+
+
+def test_folds_by_itself_once_recent_is_large(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = await _open(tmp_path / "ts.db")
+        keys = [SeriesKey("urn:sm", f"t{i}") for i in range(10)]
+        batch = [Sample(key, T0 + timedelta(milliseconds=n), float(n)) for n in range(FOLD_MIN_ROWS // 10 + 1)
+                 for key in keys]
+        await store.write(batch)
+        await store.read(keys[0], limit=1)  # waits for the fold the write started
+        assert _table_counts(tmp_path / "ts.db") == (len(batch), 0)
+        await store.close()
+
+    run(scenario())
+
+
+def test_writes_columns_as_the_buffer_reads_them_back(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        other = SeriesKey(KEY.submodel_id, "PartQuality")
+        written = [Sample(KEY, T0, 1.5, Quality.GOOD, T0), Sample(other, T0, "OK", Quality.GOOD, None),
+                   Sample(KEY, T0 + timedelta(seconds=1), None, Quality.BAD, T0), Sample(other, T0 + timedelta(
+                       seconds=1), 7, Quality.UNCERTAIN, T0)]
+        buffer = Buffer(BufferConfig(path=tmp_path / "buffer.db"))
+        buffer.open(["history"])
+        buffer.append(written[:1])  # plain: floats, all good
+        buffer.append(written[1:])
+        store = await _open(tmp_path / "ts.db")
+        for _ in range(2):
+            batch = buffer.read("history", 1)
+            assert batch is not None and isinstance(batch.samples, SampleColumns)
+            await store.write(batch.samples)
+            buffer.ack("history", batch.last_seq)
+        buffer.close()
+        assert [(p.value, p.quality) for p in await store.read(KEY)] == [(1.5, Quality.GOOD), (None, Quality.BAD)]
+        assert [(p.value, p.quality) for p in await store.read(other)] == [("OK", Quality.GOOD),
+                                                                          (7, Quality.UNCERTAIN)]
+        await store.close()
+
+    run(scenario())
+
+
+
+def test_a_pause_in_writes_folds_what_is_recent(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = await _open(tmp_path / "ts.db")
+        await store.write(samples(5))
+        assert _table_counts(tmp_path / "ts.db") == (0, 5)
+        for _ in range(100):  # FOLD_IDLE after the last write; no timing is asserted, only the outcome
+            await asyncio.sleep(FOLD_IDLE / 10)
+            if _table_counts(tmp_path / "ts.db") == (5, 0):
+                break
+        assert _table_counts(tmp_path / "ts.db") == (5, 0)
+        assert [p.value for p in await store.read(KEY)] == [40.0 + i for i in range(5)]
         await store.close()
 
     run(scenario())

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import signal
 import socket
-import sqlite3
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from aas_models.equipment import SPECS_DIR, load_spec
 from aas_models.errors import AasError
 from aas_models.files import save
 from aas_models.package import AasPackage
-from aas_models.timeseries.sqlite import SqliteTimeSeries
+from aas_models.timeseries.sqlite import SqliteTimeSeries, stored_count
 from aas_models.twin import build_twin
 from aas_models.validation import validate_package
 from edge_agent.assembly import build_agent
@@ -116,14 +115,7 @@ def ensure_port_free(port: int) -> None:
 
 
 def stored_samples(path: Path) -> int:
-    if not path.exists():
-        return 0
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        try:
-            row = db.execute("SELECT count(*) FROM samples").fetchone()
-        except sqlite3.OperationalError:
-            return 0
-    return int(row[0])
+    return stored_count(path)
 
 
 @dataclass
@@ -162,6 +154,11 @@ async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path
             click.echo(text, err=True)
 
     ensure_port_free(port)
+    # Ctrl-C from here on (even while the parts start) means an orderly stop, never a traceback.
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted.set)
     server = _Server(uvicorn.Config(create_app(server_config, environ={}), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
     server_task = asyncio.create_task(server.serve())
@@ -198,10 +195,6 @@ async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path
     if faults:
         say(f"faults:      {faults} (watch the health index drop)")
     say("running " + (f"for {duration:g} s" if duration else "until Ctrl-C") + " ...")
-    interrupted = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupted.set)
     try:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(interrupted.wait(), duration)
