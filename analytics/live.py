@@ -61,7 +61,9 @@ class LiveConfig(BaseModel):
     assets: list[str] = Field(min_length=1, description="asset ids (their twins follow docs/identifiers.md)")
     id_base: str = ids.DEFAULT_ID_BASE
     signals: list[str] = Field(default_factory=lambda: list(PRESS_SIGNALS), min_length=1)
-    spc_signal: str | None = "OilTemperature"
+    #: Its cycle means go on the SPC chart: a signal that is stable in normal operation (the oil
+    #: temperature is not: it warms up for many minutes, which the run rules rightly flag).
+    spc_signal: str | None = "HydraulicPressure"
     #: Run rules that put the SPC state out of control. Cycle means of a slow process signal are
     #: autocorrelated, so the 4-of-5 and 8-in-a-row rules (WE3, WE4) fire on normal drift; the
     #: default keeps the rules that stay meaningful there.
