@@ -202,7 +202,7 @@ def test_sink_outage_of_30_s_loses_nothing_and_duplicates_nothing(tmp_path: Path
             "assets": [_asset()],
             "sinks": [
                 {"type": "twin", "url": twin.api},
-                {"type": "timeseries", "path": str(tmp_path / "ts.db")},
+                {"type": "timeseries", "path": str(tmp_path / "ts.db"), "retention_days": 0},  # T0 is old
                 {"type": "influxdb_v1", "name": "influx", "url": influx.url, "database": "line",
                  "create_database": True},
                 {"type": "mqtt", "name": "northbound", "host": sink_broker.host, "port": sink_broker.port,
@@ -281,7 +281,7 @@ def test_sigkill_mid_stream_then_restart_delivers_every_sample_once(tmp_path: Pa
         config = {
             "sources": [_source(source_broker, persistent=True)],
             "assets": [_asset()],
-            "sinks": [{"type": "timeseries", "path": str(tmp_path / "ts.db")}],
+            "sinks": [{"type": "timeseries", "path": str(tmp_path / "ts.db"), "retention_days": 0}],
             "buffer": {"path": str(tmp_path / "buffer.db")},
             "metrics": {"port": metrics_port},
             "flush_interval": 0.1,

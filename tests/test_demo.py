@@ -21,6 +21,7 @@ from basyx.aas.model import DictIdentifiableStore
 from click.testing import CliRunner
 
 from aas_models.builders import operational_data
+from aas_models.ids import b64url_encode
 from aas_models.timeseries.base import SeriesKey
 from aas_models.timeseries.sqlite import SqliteTimeSeries
 from aas_models.twin import submodel_id_for
@@ -112,7 +113,15 @@ def test_ctrl_c_stops_the_demo_in_order_and_loses_nothing(tmp_path: Path) -> Non
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        time.sleep(4)
+        od = b64url_encode(submodel_id_for("press-01", operational_data.ID_SHORT))
+        url = f"http://127.0.0.1:{port}/api/v3.0/submodels/{od}/submodel-elements/RamPosition.Value/$value"
+        while time.monotonic() < deadline:  # the agent delivers: the line is fully up
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            answer = httpx.get(url, timeout=2)
+            if answer.status_code == 200 and answer.json().get("Value") is not None:
+                break
+            time.sleep(0.3)
+        time.sleep(2)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
