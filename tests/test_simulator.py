@@ -479,9 +479,10 @@ def test_default_config() -> None:
     assert config.opcua is not None and config.opcua.endpoint == "opc.tcp://127.0.0.1:4840"
     assert config.modbus is not None and config.modbus.port == 5020
     assert config.mqtt is not None and not config.mqtt.enabled
-    (fault,) = config.faults
-    assert (fault.press, fault.kind, config.fault_press_index(0)) == ("Press2", FaultKind.COOLER, 1)
-    assert 60 <= fault.onset <= 600
+    pump, cooler = config.faults  # one fault that shows within minutes, one slow one
+    assert (pump.press, pump.kind, config.fault_press_index(0)) == ("Press2", FaultKind.PUMP, 1)
+    assert (cooler.press, cooler.kind, config.fault_press_index(1)) == ("Press3", FaultKind.COOLER, 2)
+    assert all(60 <= f.onset <= 600 for f in config.faults)
     counted = SimulatorConfig.model_validate({"presses": 2})
     assert [(p.name, p.asset) for p in counted.presses] == [("Press1", "press-01"), ("Press2", "press-02")]
 
@@ -860,7 +861,7 @@ def test_cli_help_map_and_errors(tmp_path: Path) -> None:
     result = runner.invoke(simulate, ["--config", str(bad)])
     assert result.exit_code == 1 and "rate_hz" in result.output and str(bad) in result.output
     result = runner.invoke(simulate, ["--fault", "Press7:pump:0.5"])
-    assert result.exit_code == 1 and "faults[1].press" in result.output
+    assert result.exit_code == 1 and "faults[2].press" in result.output
 
 
 def test_cli_runs_for_a_duration(tmp_path: Path) -> None:
