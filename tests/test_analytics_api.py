@@ -215,3 +215,6 @@ def test_health_index_and_remaining_life() -> None:
     assert remaining_life(falling) == pytest.approx(10.0)
     assert remaining_life(np.full(10, 0.9)) is None  # no trend, no finite estimate
     assert remaining_life(np.array([0.9, 0.4])) == 0.0  # already past the failure level
+    noisy = 0.85 + np.random.default_rng(3).normal(0, 0.05, 20)  # healthy, noisy, no real decline
+    noisy[-1] = 0.45  # one bad cycle is not an end of life
+    assert remaining_life(noisy) is None
