@@ -13,7 +13,7 @@ from aas_core3 import verification
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from aas_models.builders.elements import Text, xsd_value
-from aas_models.errors import AasError, Problem
+from aas_models.errors import AasError, Problem, field_path
 
 #: Equipment specs shipped with TwinEdge, e.g. ``SPECS_DIR / "hydraulic-press.yaml"``.
 SPECS_DIR = Path(__file__).with_name("specs")
@@ -173,7 +173,7 @@ def parse_spec(data: Any, name: str) -> EquipmentSpec:
         return EquipmentSpec.model_validate(data)
     except ValidationError as exc:
         raise EquipmentSpecError([
-            Problem(name, _loc(error["loc"]) or "(document)", "spec-" + error["type"],
+            Problem(name, field_path(error["loc"]) or "(document)", "spec-" + error["type"],
                     error["msg"].removeprefix("Value error, "))
             for error in exc.errors()
         ]) from None
@@ -192,10 +192,3 @@ def load_spec(path: Path) -> EquipmentSpec:
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
         raise EquipmentSpecError([Problem(str(path), where, "spec-yaml", f"not valid YAML: {exc}")]) from None
     return parse_spec(data, str(path))
-
-
-def _loc(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text

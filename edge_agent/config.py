@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from aas_models import ids
 from aas_models.builders import operational_data
 from aas_models.equipment import SPECS_DIR, EquipmentSpec, load_spec
-from aas_models.errors import AasError
+from aas_models.errors import AasError, field_path
 from aas_models.timeseries.base import SeriesKey
 from aas_models.twin import submodel_id_for
 from edge_agent.buffer import BufferConfig
@@ -99,11 +99,6 @@ class ConfigError(Exception):
     """The agent configuration cannot be used; one line per problem, each naming file and field."""
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
 
 
 def parse_config(data: Any, name: str, base_dir: Path | None = None) -> AgentConfig:
@@ -115,7 +110,7 @@ def parse_config(data: Any, name: str, base_dir: Path | None = None) -> AgentCon
         lines = []
         for error in exc.errors():
             loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
-            lines.append(f"{name}: {_where(loc)}: {error['msg']}")
+            lines.append(f"{name}: {field_path(loc)}: {error['msg']}")
         raise ConfigError("\n".join(lines)) from None
     if base_dir is not None:
         config = _resolve_paths(config, base_dir)

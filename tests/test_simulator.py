@@ -135,7 +135,8 @@ def test_cycles_at_the_expected_rate() -> None:
                     last[i] = int(v["CycleCounter"])
                     times[i].append(float(v["CycleTime"]))
         for i in range(3):
-            # Each press starts at a random point of its first cycle: one cycle of slack.
+            # Model time (fixed steps), not wall-clock time. Each press starts at a random point of its
+            # first cycle: one cycle of slack.
             assert abs(last[i] - duration / nominal) <= 1.5, (dt, i, last[i])
             assert abs(float(np.mean(times[i][1:])) - nominal) < 0.03 * nominal, (dt, i, times[i])
 

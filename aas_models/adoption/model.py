@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from aas_models.errors import AasError, Problem
+from aas_models.errors import AasError, Problem, field_path
 
 DEFAULT_MODEL = Path(__file__).with_name("default.yaml")
 
@@ -160,7 +160,7 @@ def parse_model(data: Any, name: str) -> AssessmentModel:
         return AssessmentModel.model_validate(data)
     except ValidationError as exc:
         raise AssessmentModelError([
-            Problem(name, _loc(error["loc"]) or "(document)", "assessment-" + error["type"],
+            Problem(name, field_path(error["loc"]) or "(document)", "assessment-" + error["type"],
                     error["msg"].removeprefix("Value error, "))
             for error in exc.errors()
         ]) from None
@@ -179,10 +179,3 @@ def load_model(path: Path = DEFAULT_MODEL) -> AssessmentModel:
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
         raise AssessmentModelError([Problem(str(path), where, "assessment-yaml", f"not valid YAML: {exc}")]) from None
     return parse_model(data, str(path))
-
-
-def _loc(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text

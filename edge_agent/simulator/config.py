@@ -56,6 +56,7 @@ from typing import Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aas_models.errors import field_path
 from edge_agent.simulator.model import (
     ANALOG_SIGNALS,
     SIGNALS,
@@ -425,11 +426,6 @@ def opcua_node_id(press: str, signal: str) -> str:
 
 # -- loading --------------------------------------------------------------------------------------
 
-def _loc(loc: Sequence[int | str]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
 
 
 def parse_config(data: Any, name: str = "<config>", base_dir: Path | None = None) -> SimulatorConfig:
@@ -443,7 +439,7 @@ def parse_config(data: Any, name: str = "<config>", base_dir: Path | None = None
     except ValidationError as exc:
         lines = []
         for e in exc.errors():
-            where = _loc(e["loc"])
+            where = field_path(e["loc"])
             msg = e["msg"].removeprefix("Value error, ")
             lines.append(f"{name}: {where}: {msg}" if where else f"{name}: {msg}")
         raise SimulatorConfigError("\n".join(lines)) from None
