@@ -117,9 +117,12 @@ def test_ctrl_c_stops_the_demo_in_order_and_loses_nothing(tmp_path: Path) -> Non
         url = f"http://127.0.0.1:{port}/api/v3.0/submodels/{od}/submodel-elements/RamPosition.Value/$value"
         while time.monotonic() < deadline:  # the agent delivers: the line is fully up
             assert proc.poll() is None, proc.communicate()[1].decode()
-            answer = httpx.get(url, timeout=2)
-            if answer.status_code == 200 and answer.json().get("Value") is not None:
-                break
+            try:  # the server may be busy starting the rest of the line: keep asking
+                answer = httpx.get(url, timeout=5)
+                if answer.status_code == 200 and answer.json().get("Value") is not None:
+                    break
+            except httpx.HTTPError:
+                pass
             time.sleep(0.3)
         time.sleep(2)
         proc.send_signal(signal.SIGINT)
