@@ -116,3 +116,27 @@ def test_catalogue_specs_are_the_shipped_specs() -> None:
             assert [s.name for s in catalogue.signals][:len(simulator)] == simulator
         else:
             assert load_spec(shipped) == catalogue, folder.label
+
+
+def test_conformance_per_identifiable_finds_what_the_whole_file_check_finds() -> None:
+    """The lint checks shells, submodels and concepts one by one (shared concepts once per memo): the same
+    findings as aas-test-engines on the whole file, with the item's index in the path."""
+    from aas_models.catalogue.lint import Memo, _ate_findings, _conformance
+
+    model = json.loads((ROOT / "hydraulic-press" / "1.0" / MODEL).read_text(encoding="utf-8"))
+    model["conceptDescriptions"][5]["idShort"] = "bad id"
+    model["submodels"][3]["submodelElements"][1]["idShort"] = "bad id"
+    memo: Memo = {}
+    split = [(p.where, p.message, p.severity) for p in _conformance(model, "m.json", memo)]
+    assert split == _ate_findings(model)
+    assert any("@ /submodels/3/submodel_elements/1" in message for _, message, _ in split)
+    assert any("@ /concept_descriptions/5" in message for _, message, _ in split)
+    pieces = len(model["assetAdministrationShells"]) + len(model["submodels"]) + len(model["conceptDescriptions"])
+    assert len(memo) == pieces
+    other = json.loads((ROOT / "servo-press" / "1.0" / MODEL).read_text(encoding="utf-8"))
+    list(_conformance(other, "other.json", memo))
+    shared = {json.dumps(cd, sort_keys=True) for cd in model["conceptDescriptions"]} & {
+        json.dumps(cd, sort_keys=True) for cd in other["conceptDescriptions"]}
+    assert shared, "the two models share concept descriptions"
+    assert len(memo) == pieces + len(other["assetAdministrationShells"]) + len(other["submodels"]) + len(
+        other["conceptDescriptions"]) - len(shared)

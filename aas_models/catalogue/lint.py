@@ -78,6 +78,15 @@ ID_SHORT_STYLE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 CARDINALITY_LIKE = re.compile(r"cardinality|multiplicity|^smt/", re.IGNORECASE)
 #: Concept ids a model owns (its own namespace), checked for equal meaning across the catalogue.
 OWN_CONCEPT = "urn:twinedge:cd:"
+_IDENTIFIABLE_KEYS = ("assetAdministrationShells", "submodels", "conceptDescriptions")
+#: Where aas-test-engines' paths name the first item of a top-level list (meta-model or constraint spelling).
+_FIRST_ITEM = re.compile(r"(@ /(?:assetAdministrationShells|asset_administration_shells|submodels|conceptDescriptions"
+                         r"|concept_descriptions)/)0(?=/|$|\s)")
+
+#: aas-test-engines' findings: (where, message, severity).
+Finding = tuple[str, str, str]
+#: Findings per checked identifiable (sha256 of its JSON), shared by the folders of one batch.
+Memo = dict[str, list[Finding]]
 
 
 @dataclass
@@ -113,17 +122,20 @@ def lint_paths(paths: Sequence[Path], *, options: LintOptions = LintOptions(),
                         f"no model folder (<type>/<major>.<minor>/{MODEL}) found here")]
     workers = min(jobs or os.cpu_count() or 1, len(folders))
     if workers > 1:
+        # A few batches per process balance the load; each batch shares one memo of checked pieces.
+        batches = [folders[i::workers * 4] for i in range(min(workers * 4, len(folders)))]
         with ProcessPoolExecutor(workers) as pool:
-            reports = list(pool.map(_lint_one, folders, [options] * len(folders), chunksize=4))
+            reports = [r for batch in pool.map(_lint_batch, batches, [options] * len(batches)) for r in batch]
     else:
-        reports = [lint_folder(f, options) for f in folders]
+        reports = _lint_batch(folders, options)
     problems = [p for r in reports for p in r.problems]
     problems.extend(across(reports))
     return problems
 
 
-def _lint_one(folder: ModelFolder, options: LintOptions) -> FolderReport:
-    return lint_folder(folder, options)
+def _lint_batch(folders: Sequence[ModelFolder], options: LintOptions) -> list[FolderReport]:
+    memo: Memo = {}
+    return [lint_folder(f, options, memo) for f in folders]
 
 
 def across(reports: Sequence[FolderReport]) -> Iterator[Problem]:
@@ -147,13 +159,14 @@ def across(reports: Sequence[FolderReport]) -> Iterator[Problem]:
                               "thing: give the changed concept a new name or raise concept_version")
 
 
-def lint_folder(folder: ModelFolder, options: LintOptions = LintOptions()) -> FolderReport:
+def lint_folder(folder: ModelFolder, options: LintOptions = LintOptions(), memo: Memo | None = None) -> FolderReport:
+    """`memo` carries aas-test-engines' findings per identifiable between folders (shared concepts)."""
     report = FolderReport(folder.label)
-    report.problems.extend(_lint(folder, options, report))
+    report.problems.extend(_lint(folder, options, report, {} if memo is None else memo))
     return report
 
 
-def _lint(folder: ModelFolder, options: LintOptions, report: FolderReport) -> Iterator[Problem]:
+def _lint(folder: ModelFolder, options: LintOptions, report: FolderReport, memo: Memo) -> Iterator[Problem]:
     model_file = str(folder.file(MODEL))
     metadata: Metadata | None = None
     try:
@@ -172,7 +185,7 @@ def _lint(folder: ModelFolder, options: LintOptions, report: FolderReport) -> It
         return
     yield from validate_package(AasPackage(environment), model_file)
     if options.conformance:
-        yield from _cached_conformance(data, jsonable, model_file, options.cache_dir)
+        yield from _cached_conformance(data, jsonable, model_file, options.cache_dir, memo)
     yield from _structure(folder, jsonable, metadata, model_file)
     yield from semantic_rules(jsonable, model_file)
     if metadata is not None:
@@ -187,15 +200,16 @@ def _lint(folder: ModelFolder, options: LintOptions, report: FolderReport) -> It
             report.concepts[cd["id"]] = hashlib.sha256(orjson.dumps(cd, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _cached_conformance(data: bytes, jsonable: Any, name: str, cache_dir: Path | None) -> Iterator[Problem]:
+def _cached_conformance(data: bytes, jsonable: Any, name: str, cache_dir: Path | None,
+                        memo: Memo) -> Iterator[Problem]:
     if cache_dir is None:
-        yield from _conformance(jsonable, name)
+        yield from _conformance(jsonable, name, memo)
         return
     try:
         from importlib.metadata import version
         tool = version("aas_test_engines")
     except ImportError:  # importlib.metadata.PackageNotFoundError is one: _conformance says so
-        yield from _conformance(jsonable, name)
+        yield from _conformance(jsonable, name, memo)
         return
     entry = cache_dir / f"{hashlib.sha256(data + tool.encode()).hexdigest()}.json"
     try:
@@ -204,7 +218,7 @@ def _cached_conformance(data: bytes, jsonable: Any, name: str, cache_dir: Path |
         return
     except (OSError, ValueError):
         pass
-    problems = list(_conformance(jsonable, name))
+    problems = list(_conformance(jsonable, name, memo))
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_suffix(f".{os.getpid()}.tmp")
@@ -215,16 +229,53 @@ def _cached_conformance(data: bytes, jsonable: Any, name: str, cache_dir: Path |
     yield from problems
 
 
-def _conformance(jsonable: Any, name: str) -> Iterator[Problem]:
+def _conformance(jsonable: Any, name: str, memo: Memo) -> Iterator[Problem]:
+    """aas-test-engines' file check, one identifiable at a time where that finds the same.
+
+    The 3.0 Environment has no constraint across its identifiables, so a shell, submodel or concept
+    description checked alone gives the findings it gives inside the whole file (paths re-indexed), and
+    one that several models share (a common concept) is checked once per memo. One difference: a
+    meta-model error in one identifiable no longer hides the constraint findings of the others.
+    """
     try:
-        from aas_test_engines import file as ate
-        from aas_test_engines.result import AasTestResult, Level
+        from aas_test_engines import file as ate  # noqa: F401  (only: is it installed?)
     except ImportError:
         yield Problem(name, "", "catalogue/conformance-skipped",
                       "aas-test-engines is not installed, so its file check did not run: "
                       "pip install 'aas-test-engines==1.0.3'", severity="warning")
         return
-    result = ate.check_json_data(jsonable)
+    pieces = _pieces(jsonable)
+    if pieces is None:
+        findings = _ate_findings(jsonable)
+    else:
+        findings = []
+        for key, index, item in pieces:
+            digest = hashlib.sha256(key.encode() + orjson.dumps(item)).hexdigest()
+            found = memo.get(digest)
+            if found is None:
+                found = memo[digest] = _ate_findings({key: [item]})
+            findings.extend((where, _reindex(message, index), severity) for where, message, severity in found)
+    for where, message, severity in dict.fromkeys(findings):
+        yield Problem(name, where, "aas-test-engines", message, severity=severity)
+
+
+def _pieces(jsonable: Any) -> list[tuple[str, int, Any]] | None:
+    """The identifiables to check one by one, or None when the file is odd enough to check whole."""
+    if not isinstance(jsonable, dict) or not set(jsonable) <= set(_IDENTIFIABLE_KEYS):
+        return None
+    if not all(isinstance(v, list) and v for v in jsonable.values()):
+        return None  # an empty list is a finding of the whole file
+    return [(key, i, item) for key in _IDENTIFIABLE_KEYS for i, item in enumerate(jsonable.get(key) or [])]
+
+
+def _reindex(message: str, index: int) -> str:
+    """A finding of a one-item environment, with the item's index in the whole file."""
+    return _FIRST_ITEM.sub(lambda m: f"{m.group(1)}{index}", message, count=1) if index else message
+
+
+def _ate_findings(jsonable: Any) -> list[Finding]:
+    from aas_test_engines import file as ate
+    from aas_test_engines.result import AasTestResult, Level
 
     def leaves(node: AasTestResult, trail: tuple[str, ...]) -> Iterator[tuple[AasTestResult, tuple[str, ...]]]:
         if not node.sub_results:
@@ -232,11 +283,10 @@ def _conformance(jsonable: Any, name: str) -> Iterator[Problem]:
         for sub in node.sub_results:
             yield from leaves(sub, (*trail, node.message))
 
-    for leaf, trail in leaves(result, ()):
-        if leaf.level.value >= Level.WARNING.value:
-            context = " / ".join(t for t in trail[-2:] if t)
-            yield Problem(name, context, "aas-test-engines", leaf.message.strip(),
-                          severity="error" if leaf.level.value >= Level.ERROR.value else "warning")
+    return [(" / ".join(t for t in trail[-2:] if t), leaf.message.strip(),
+             "error" if leaf.level.value >= Level.ERROR.value else "warning")
+            for leaf, trail in leaves(ate.check_json_data(jsonable), ())
+            if leaf.level.value >= Level.WARNING.value]
 
 
 def _structure(folder: ModelFolder, jsonable: Any, metadata: Metadata | None, name: str) -> Iterator[Problem]:
