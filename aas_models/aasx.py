@@ -154,19 +154,27 @@ def write_aasx(package: AasPackage, *, spec_format: str = "json") -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         overrides = [(ORIGIN_PART, "text/plain"), (spec, content_type)] + [(p.name, p.content_type) for p in parts]
-        archive.writestr("[Content_Types].xml", _content_types_xml(overrides))
+        _put(archive, "[Content_Types].xml", _content_types_xml(overrides))
         root_rels = [(REL_ORIGIN, ORIGIN_PART)]
         if package.thumbnail:
             root_rels.append((REL_THUMBNAIL, package.thumbnail.name))
-        archive.writestr("_rels/.rels", _rels_xml(root_rels))
-        archive.writestr(ORIGIN_PART.lstrip("/"), b"Intentionally empty.")
-        archive.writestr(_rels_name(ORIGIN_PART), _rels_xml([(REL_SPEC, spec)]))
-        archive.writestr(spec.lstrip("/"), spec_bytes)
+        _put(archive, "_rels/.rels", _rels_xml(root_rels))
+        _put(archive, ORIGIN_PART.lstrip("/"), b"Intentionally empty.")
+        _put(archive, _rels_name(ORIGIN_PART), _rels_xml([(REL_SPEC, spec)]))
+        _put(archive, spec.lstrip("/"), spec_bytes)
         if package.files:
-            archive.writestr(_rels_name(spec), _rels_xml([(REL_SUPPL, f.name) for f in package.files]))
+            _put(archive, _rels_name(spec), _rels_xml([(REL_SUPPL, f.name) for f in package.files]))
         for part in parts:
-            archive.writestr(part.name.lstrip("/"), part.data)
+            _put(archive, part.name.lstrip("/"), part.data)
     return out.getvalue()
+
+
+def _put(archive: zipfile.ZipFile, name: str, data: str | bytes) -> None:
+    """A part with a fixed timestamp, so that the same package gives the same bytes (releases, Git, hashes)."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data)
 
 
 def _rels_xml(rels: list[tuple[str, str]]) -> bytes:
