@@ -16,9 +16,10 @@ from scipy import signal as sps  # type: ignore[import-untyped]
 
 from .errors import DataError
 
-__all__ = ["STATISTICS", "FeatureConfig", "cycle_features", "feature_names", "matrix_features"]
+__all__ = ["STATISTICS", "TIMING", "FeatureConfig", "cycle_features", "feature_names", "matrix_features"]
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
+TIMING = ("t_max", "t_min", "t_rise", "t_drop", "rise", "drop")
 STATISTICS = ("mean", "std", "min", "max", "rms", "peak", "crest", "kurtosis", "skew", "slope")
 
 
@@ -29,6 +30,10 @@ class FeatureConfig(BaseModel):
 
     statistics: list[str] = Field(default_factory=lambda: list(STATISTICS))
     segments: int = Field(default=0, ge=0, description="means of N equal parts of the cycle (cycle-aligned features)")
+    segment_diffs: bool = Field(default=False, description="differences between consecutive segment means (the "
+                                "step from one part of the cycle to the next; needs segments >= 2)")
+    timing: bool = Field(default=False, description="when in the cycle (0..1) the signal peaks, bottoms, rises and "
+                         "drops fastest, and the size of that rise and drop (transients that move in time)")
     profile_signals: list[str] = Field(default_factory=list, description="signals whose whole aligned profile "
                                        "(resampled to profile_points) and its differences become features")
     profile_points: int = Field(default=60, ge=2)
@@ -59,6 +64,17 @@ def _stats(x: Array, wanted: Sequence[str]) -> list[Array]:
     return [values[k] for k in wanted]
 
 
+def _timing(x: Array) -> Array:
+    """(n, 6): positions (0..1) of the maximum, minimum, steepest rise and steepest drop; size of both steps."""
+    n = x.shape[1]
+    d = np.diff(x, axis=1) if n > 1 else np.zeros((x.shape[0], 1))
+    span = max(n - 1, 1)
+    rise, drop = d.argmax(axis=1), d.argmin(axis=1)
+    rows = np.arange(x.shape[0])
+    return np.stack([x.argmax(axis=1) / span, x.argmin(axis=1) / span, (rise + 0.5) / span, (drop + 0.5) / span,
+                     d[rows, rise], d[rows, drop]], axis=1)
+
+
 def _resample(x: Array, points: int) -> Array:
     if x.shape[1] == points:
         return x
@@ -87,6 +103,10 @@ def feature_names(signals: Sequence[str], config: FeatureConfig) -> list[str]:
     for s in signals:
         names += [f"{s}.{k}" for k in config.statistics]
         names += [f"{s}.seg{i}" for i in range(config.segments)]
+        if config.segment_diffs:
+            names += [f"{s}.segdiff{i}" for i in range(max(config.segments - 1, 0))]
+        if config.timing:
+            names += [f"{s}.{k}" for k in TIMING]
         if s in config.profile_signals:
             names += [f"{s}.p{i}" for i in range(config.profile_points)]
             names += [f"{s}.d{i}" for i in range(config.profile_points - 1)]
@@ -109,6 +129,10 @@ def _one(x: Array, name: str, config: FeatureConfig) -> list[Array]:
         if empty.any():
             seg[:, empty] = x[:, -1:]
         out.append(seg)
+        if config.segment_diffs:
+            out.append(np.diff(seg, axis=1))
+    if config.timing:
+        out.append(_timing(x))
     if name in config.profile_signals:
         prof = _resample(x, config.profile_points)
         out += [prof, np.diff(prof, axis=1)]

@@ -9,9 +9,13 @@ Goals (issue 6): p99 scoring latency per cycle < 5 ms on one core; training on t
   classifier (extra-trees, 500 trees, as evaluated; predicted with n_jobs=1).
 * Training: the five condition classifiers as in ``evaluate --dataset hydraulic`` on all 2205 cycles, one
   core (n_jobs=1) and two.
+* Streaming rows (SKAB, when ``--skab-dir`` exists): the forecasting-residual detector (lags 5, window 10, as
+  the SKAB evaluation mostly picks) trained on a run's first 400 rows, then scoring each new row from the last
+  ``lags + window`` rows, as a live runner at 1 Hz would.
 
 Run from the repository root: ``python bench/analytics_bench.py [--data-dir ../shared/datasets/hydraulic]
-[--repeat 500] [--json]``. Pins the process to CPU 0 (os.sched_setaffinity) for the one-core figures.
+[--skab-dir ../shared/datasets/skab] [--repeat 500] [--json]``. Pins the process to CPU 0
+(os.sched_setaffinity) for the one-core figures.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analytics.evaluation import hydraulic  # noqa: E402
+from analytics.evaluation import hydraulic, skab  # noqa: E402
+from analytics.forecast import ForecastConfig, fit_forecast  # noqa: E402
 from analytics.model import ClassifierConfig, TrainConfig, train  # noqa: E402
 from analytics.samples import SampleConfig  # noqa: E402
 from analytics.table import Roles  # noqa: E402
@@ -53,9 +58,28 @@ def _latency(model: Any, table: dict[str, Any], cycles: int, repeat: int) -> dic
             "max_ms": round(float(arr.max()), 3)}
 
 
+def _row_latency(skab_dir: Path, repeat: int) -> dict[str, float]:
+    """Forecast detector: score the newest row from the last lags + window rows of one SKAB run."""
+    _, run = skab.load_runs(skab_dir)[0]
+    x = np.column_stack([run[c] for c in skab.SIGNALS]).astype(np.float64)
+    cfg = ForecastConfig(lags=5, window=10)
+    det = fit_forecast(x[: skab.TRAIN_ROWS], cfg)
+    tail = cfg.lags + cfg.window
+    times = []
+    for i in range(repeat):
+        end = skab.TRAIN_ROWS + i % (x.shape[0] - skab.TRAIN_ROWS)
+        t0 = time.perf_counter()
+        det.score(x[end - tail : end + 1])[-1]
+        times.append((time.perf_counter() - t0) * 1000)
+    arr = np.asarray(times[10:])
+    return {"p50_ms": round(float(np.percentile(arr, 50)), 3), "p99_ms": round(float(np.percentile(arr, 99)), 3),
+            "max_ms": round(float(arr.max()), 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets" / "hydraulic")
+    ap.add_argument("--skab-dir", type=Path, default=ROOT.parent / "shared" / "datasets" / "skab")
     ap.add_argument("--repeat", type=int, default=500)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -99,6 +123,8 @@ def main() -> None:
                   hydraulic.CONFIG.model_copy(update={"classifier": ClassifierConfig(
                       kind="extra_trees", n_estimators=100, max_features=0.05, n_jobs=1)}))
     out["score_latency_per_cycle"]["valve_extra_trees_100"] = _latency(small, scoring_table, cycles, args.repeat)
+    if args.skab_dir.is_dir():
+        out["score_latency_per_cycle"]["skab_forecast_row"] = _row_latency(args.skab_dir, args.repeat)
     out["goals"] = {"p99_ms": 5.0, "train_s": 60.0}
     if args.json:
         print(json.dumps(out))

@@ -46,10 +46,16 @@ CONFIG = TrainConfig(
     classifier=ClassifierConfig(kind="extra_trees", n_estimators=500, max_features=0.05, n_jobs=2),
 )
 # valve candidates (feature set, max_features), fixed before any nested run; "profiles" adds every sensor's
-# 60-point aligned profile and its differences (per-second shape and slopes of all eight sensors)
+# 60-point aligned profile and its differences (per-second shape and slopes of all eight sensors); "segments"
+# (added in a second round, fixed before it ran) has means of 30 two-second parts of every sensor (SE changes
+# every 2 s), the steps between consecutive parts, and the timing of each sensor's peak, bottom, steepest rise
+# and drop with their sizes, besides the statistics and SE's profile
 FEATURE_SETS = {"base": FEATURES,
-                "profiles": FeatureConfig(segments=12, profile_signals=list(SENSORS), profile_points=60)}
-VALVE_CANDIDATES: list[tuple[str, float]] = [("base", 0.05), ("base", 0.15), ("profiles", 0.05)]
+                "profiles": FeatureConfig(segments=12, profile_signals=list(SENSORS), profile_points=60),
+                "segments": FeatureConfig(segments=30, segment_diffs=True, timing=True, profile_signals=["SE"],
+                                          profile_points=60)}
+VALVE_CANDIDATES: list[tuple[str, float]] = [("base", 0.05), ("base", 0.15), ("profiles", 0.05),
+                                             ("segments", 0.05), ("segments", 0.15)]
 INNER_TREES = 100
 Array = np.ndarray[Any, Any]
 
