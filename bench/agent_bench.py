@@ -159,14 +159,34 @@ async def measure(counter: Callable[[], float], warmup: float, duration: float,
         import cProfile
         profiler = cProfile.Profile()
         profiler.enable()
+    threads0 = thread_cpu()
     c0, t0, n0 = time.process_time(), time.monotonic(), counter()
     await asyncio.sleep(duration)
     c1, t1, n1 = time.process_time(), time.monotonic(), counter()
+    threads1 = thread_cpu()
     if profiler is not None and profile:
         profiler.disable()
         profiler.dump_stats(profile)
     status = proc_status()
-    return Window(n1 - n0, t1 - t0, c1 - c0, status.get("VmRSS", 0.0), status.get("VmHWM", 0.0))
+    window = Window(n1 - n0, t1 - t0, c1 - c0, status.get("VmRSS", 0.0), status.get("VmHWM", 0.0))
+    # Cores by thread (the event loop is MainThread): where a multi-threaded client spends its CPU.
+    window.extra["thread_cores"] = {name: round((cpu - threads0.get(name, 0.0)) / window.seconds, 2)
+                                    for name, cpu in threads1.items() if cpu - threads0.get(name, 0.0) > 0.005}
+    return window
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of each live Python thread of this process, by name (Linux /proc)."""
+    import threading
+
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        with contextlib.suppress(OSError, TypeError):
+            with open(f"/proc/self/task/{thread.native_id}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            name = thread.name.split(" (")[0]
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
 
 
 def run_child(target: Callable[..., None], *args: Any, timeout: float = 300.0) -> Window:
@@ -338,6 +358,52 @@ def modbus_raw(layout: ModbusLayout, warmup: float, duration: float, conn: Conne
         return window
 
     _send(conn, lambda: asyncio.run(main()))
+
+
+def measure_read_rate(host: str, port: int, tags: int | Sequence[Any] = 62, duration: float = 3.0,
+                      unit_id: int = 1) -> float:
+    """The Modbus connector alone: good tag-reads per second of this process's CPU time, polling as fast as
+    the server answers (tests log it too).
+
+    `tags` is a number of float32 holding registers from address 0 (62 fill one 124-register read) or a
+    list of ModbusTag. Run the server in another process: its CPU must not be counted. Blocking; it runs
+    its own event loop.
+    """
+    from aas_models.timeseries.base import Quality
+    from edge_agent.connectors.base import Reading, ReadingBatch, Readings
+    from edge_agent.connectors.modbus import ModbusSourceConfig, ModbusTag, create
+
+    tag_list = (list(tags) if not isinstance(tags, int)
+                else [ModbusTag(signal=f"f{i}", address=2 * i, data_type="float32") for i in range(tags)])
+    config = ModbusSourceConfig(type="modbus", name="bench", host=host, port=port, unit_id=unit_id,
+                                poll_interval=1e-6, timeout=2.0, tags=tag_list)
+
+    def good(batch: Sequence[Reading]) -> int:
+        if isinstance(batch, Readings):  # count the batches' sizes, without a Reading object per tag
+            return sum(len(part.signals) if isinstance(part, ReadingBatch) else 1
+                       for part in batch.parts if part.quality is Quality.GOOD)
+        return sum(1 for r in batch if r.quality is Quality.GOOD)
+
+    async def run() -> float:
+        connector = create(config)
+        count = 0
+        started: list[float] = []
+
+        async def emit(batch: Sequence[Reading]) -> None:
+            nonlocal count
+            if not started:  # connected and warmed up: start counting from the second poll
+                started.append(time.process_time())
+                return
+            count += good(batch)
+
+        task = asyncio.create_task(connector.run(emit))
+        await asyncio.sleep(duration)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        cpu = time.process_time() - started[0] if started else 0.0
+        return count / cpu if cpu > 0 else 0.0
+
+    return asyncio.run(run())
 
 
 # -- OPC UA ----------------------------------------------------------------------------------------
@@ -736,15 +802,16 @@ BENCHES: dict[str, Callable[[argparse.Namespace, Path], Result]] = {
 
 # -- the pipeline alone -----------------------------------------------------------------------------
 
-def pipeline(tags: int, per_emit: int, rounds: int, folder: Path) -> dict[str, float]:
+def pipeline(tags: int, per_emit: int, rounds: int, folder: Path, objects: bool = False) -> dict[str, float]:
     """CPU microseconds per sample of each agent stage, no network: readings as a Modbus poll makes them
-    (one datetime per emit) -> mapping -> buffer append -> buffer read -> store write (and the store's fold,
-    in its thread). Steadier than the end-to-end runs on a busy machine, since it counts CPU, not rates."""
+    (a `Readings` of one batch of 62 per block read; `objects`: one Reading per tag, as other connectors
+    make them) -> mapping -> buffer append -> buffer read -> store write (and the store's fold, in its
+    thread). Steadier than the end-to-end runs on a busy machine, since it counts CPU, not rates."""
     from datetime import UTC, datetime
 
     from aas_models.timeseries.base import Quality, SeriesKey
     from edge_agent.buffer import Buffer, BufferConfig
-    from edge_agent.connectors.base import Reading
+    from edge_agent.connectors.base import Reading, Readings
     from edge_agent.mapping import Binding, Mapper
     from edge_agent.sinks.timeseries import TimeSeriesSink, TimeSeriesSinkConfig
 
@@ -755,6 +822,11 @@ def pipeline(tags: int, per_emit: int, rounds: int, folder: Path) -> dict[str, f
     buffer.open(["history"])
     sink = TimeSeriesSink(TimeSeriesSinkConfig(path=folder / "timeseries.db"))
     cpu = dict.fromkeys(("readings", "map", "append", "read", "store"), 0.0)
+    # Per source, its block reads: (signal names, the decoder's struct), 62 float32 each as the connector plans.
+    blocks = [[(tuple(f"t{i}" for i in range(first, min(first + TAGS_PER_BLOCK, end))),
+                struct.Struct(f">{min(TAGS_PER_BLOCK, end - first)}f"))
+               for first in range(start, end, TAGS_PER_BLOCK)]
+              for start, end in ((k * per_emit, (k + 1) * per_emit) for k in range(sources))]
 
     async def run() -> float:
         await sink.open()
@@ -765,11 +837,18 @@ def pipeline(tags: int, per_emit: int, rounds: int, folder: Path) -> dict[str, f
                 count, p0 = 0, time.process_time()
                 cpu.update(dict.fromkeys(cpu, 0.0))
             for source in range(sources):
+                answers = [layout.pack(*(1.5 + r + i * 1e-3 for i in range(len(names))))
+                           for names, layout in blocks[source]]  # what the server sends (not counted)
                 t0 = time.thread_time()
                 now = datetime.now(UTC)
                 first = source * per_emit
-                readings = [Reading(f"t{i}", 1.5 + r + i * 1e-3, now, Quality.GOOD, now)
-                            for i in range(first, first + per_emit)]
+                if objects:
+                    readings: Sequence[Reading] = [Reading(f"t{i}", 1.5 + r + i * 1e-3, now, Quality.GOOD, now)
+                                                   for i in range(first, first + per_emit)]
+                else:
+                    readings = poll = Readings()
+                    for (names, layout), answer in zip(blocks[source], answers, strict=True):
+                        poll.add(names, layout.unpack_from(answer), now)
                 t1 = time.thread_time()
                 samples = mapper.map(f"plc{source}", readings)
                 t2 = time.thread_time()
@@ -876,14 +955,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mqtt-rate", type=float, default=30_000.0, help="messages/s offered in all")
     parser.add_argument("--pipeline", action="store_true", help="only the agent's stages without network: CPU "
                         "microseconds per sample of mapping, buffer and store for --modbus-tags tags")
+    parser.add_argument("--objects", action="store_true", help="with --pipeline: one Reading object per tag "
+                        "(as the OPC UA and MQTT connectors emit) instead of the Modbus connector's batches")
     args = parser.parse_args(argv)
     if args.pipeline:
         with tempfile.TemporaryDirectory(prefix="agent-bench-pipeline-") as tmp:
-            stages = pipeline(args.modbus_tags, 1250, 40, Path(tmp))
+            stages = pipeline(args.modbus_tags, 1250, 40, Path(tmp), args.objects)
         if args.json:
             print(json.dumps({"machine": machine(), "pipeline_us_per_sample": stages}))
         else:
-            print(f"pipeline, {args.modbus_tags:,} tags in emits of 1,250, CPU microseconds per sample:")
+            form = "one Reading per tag" if args.objects else "batches of 62 per block"
+            print(f"pipeline, {args.modbus_tags:,} tags in emits of 1,250 ({form}), CPU microseconds per sample:")
             for stage, micros in stages.items():
                 print(f"  {stage:<30} {micros:6.2f}")
         return 0

@@ -16,7 +16,6 @@ converted in place on open, positions and counters kept; a file of a newer forma
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import sys
 from array import array
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from aas_models.timeseries.base import Sample, SeriesKey
@@ -65,7 +65,7 @@ def _unpack(typecode: str, blob: bytes) -> list[Any]:
 
 
 def _encode(columns: SampleColumns) -> tuple[bytes, bytes, bytes, str | None, bytes, bytes]:
-    text = json.dumps({str(i): tag for i, tag in columns.text.items()}) if columns.text else None
+    text = orjson.dumps(columns.text, option=orjson.OPT_NON_STR_KEYS).decode() if columns.text else None
     return (_pack("i", columns.series), _pack("q", columns.t), _pack("d", columns.num), text, columns.quality,
             _pack("q", columns.received))
 
@@ -203,11 +203,13 @@ class Buffer:
         db.execute("BEGIN IMMEDIATE")
         try:
             by_object = self._by_object
-            keys = samples.keys if isinstance(samples, SampleLists) else list(map(_key, samples))
-            if not by_object.keys() >= set(map(id, keys)):  # a key object not seen before
+            try:
+                columns = SampleColumns.of(samples, by_object, self._keys)
+            except KeyError:  # a key object not seen before
+                keys = samples.keys if isinstance(samples, SampleLists) else list(map(_key, samples))
                 for key in {id(k): k for k in keys if id(k) not in by_object}.values():
                     self._series_id(key)
-            columns = SampleColumns.of(samples, by_object, self._keys)
+                columns = SampleColumns.of(samples, by_object, self._keys)
             last = self._last + excess + len(samples)
             db.execute(_INSERT, (last, len(samples), *_encode(columns)))
             floor = self._floor
@@ -264,7 +266,8 @@ class Buffer:
             if series and len(series) + count > limit:
                 break
             if b_text is not None:
-                text.update((int(i) + len(series), tag) for i, tag in json.loads(b_text).items())
+                offset = len(series)
+                text.update((int(i) + offset, tag) for i, tag in orjson.loads(b_text).items())
             series += _unpack("i", b_series)
             t += _unpack("q", b_t)
             num += _unpack("d", b_num)

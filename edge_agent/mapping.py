@@ -6,7 +6,9 @@ Quality changes are always reported; a bad reading never carries an old good val
 
 The hot path is per reading: slots are found by plain strings, plain bindings (no deadband or
 heartbeat) decide inline, and samples come out as lists per field (`SampleLists`), since building a
-frozen Sample object per reading would cost more than all the rest.
+frozen Sample object per reading would cost more than all the rest. Readings that come as batches
+(`Readings` of `ReadingBatch`: one time and quality for many signals) are mapped without a Reading
+object per signal, with the same decisions per signal.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 
 from aas_models.timeseries.base import Quality, Sample, SeriesKey, Value
 from aas_models.timeseries.sqlite import SampleLists
-from edge_agent.connectors.base import Reading
+from edge_agent.connectors.base import Reading, ReadingBatch, Readings
 
 #: Unit conversions as (factor, offset): to = from * factor + offset. Expression-free on purpose.
 CONVERSIONS: dict[str, tuple[float, float]] = {
@@ -78,6 +81,7 @@ class _Slot:
     """A binding and what it last reported (`seen` is False until the first report)."""
 
     binding: Binding
+    key: SeriesKey
     #: No scale, offset or conversion: the value passes unchanged (the common case, kept cheap).
     identity: bool
     #: No deadband and no heartbeat: report exactly the changes (the common case, decided inline).
@@ -120,7 +124,7 @@ class Mapper:
         for binding in self._by_signal.values():
             identity = binding.scale == 1.0 and binding.offset == 0.0 and not binding.convert
             plain = binding.deadband is None and binding.deadband_percent is None and binding.heartbeat is None
-            self._slots.setdefault(binding.source, {})[binding.signal] = _Slot(binding, identity, plain)
+            self._slots.setdefault(binding.source, {})[binding.signal] = _Slot(binding, binding.key, identity, plain)
         self.stats = MappingStats()
 
     def bindings(self) -> list[Binding]:
@@ -129,11 +133,30 @@ class Mapper:
     def map(self, source: str, readings: Sequence[Reading]) -> SampleLists:
         """The samples to report, as lists per field (a Sequence of Samples to anyone who reads it)."""
         out = SampleLists()
+        slots = self._slots.get(source, {})
+        if isinstance(readings, Readings):
+            single: list[Reading] = []
+            for part in readings.parts:
+                if isinstance(part, Reading):
+                    single.append(part)
+                    continue
+                if single:
+                    self._map_readings(source, slots, single, out)
+                    single = []
+                self._map_batch(source, slots, part, out)
+            if single:
+                self._map_readings(source, slots, single, out)
+        else:
+            self._map_readings(source, slots, readings, out)
+        self.stats.readings += len(readings)
+        self.stats.samples += len(out)
+        return out
+
+    def _map_readings(self, source: str, slots: dict[str, _Slot], readings: Iterable[Reading],
+                      out: SampleLists) -> None:
         add_key, add_time, add_value = out.keys.append, out.times.append, out.values.append
         add_quality, add_received = out.qualities.append, out.received.append
         stats = self.stats
-        stats.readings += len(readings)
-        slots = self._slots.get(source, {})
         bad = Quality.BAD
         report = self._should_report
         suppressed = 0
@@ -159,14 +182,47 @@ class Mapper:
                 suppressed += 1
                 continue
             slot.seen, slot.value, slot.quality, slot.time = True, value, quality, time
-            add_key(slot.binding.key)
+            add_key(slot.key)
             add_time(time)
             add_value(value)
             add_quality(quality)
             add_received(reading.received)
-        stats.samples += len(out)
         stats.suppressed += suppressed
-        return out
+
+    def _map_batch(self, source: str, slots: dict[str, _Slot], batch: ReadingBatch, out: SampleLists) -> None:
+        """As `_map_readings`, for readings that share time, quality and receive time."""
+        stats = self.stats
+        time, quality = batch.source_time, batch.quality
+        is_bad = quality == Quality.BAD
+        report = self._should_report
+        keys, values = out.keys, out.values
+        add_key, add_value = keys.append, values.append
+        before = len(keys)
+        suppressed = 0
+        for signal, value in zip(batch.signals, batch.values, strict=True):
+            slot = slots.get(signal)
+            if slot is None:
+                stats.unbound += 1
+                stats.unbound_signals.add((source, signal))
+                continue
+            if is_bad:
+                value = None
+            elif not slot.identity:
+                value = slot.binding.transform(value)
+            if slot.seen and quality == slot.quality and (
+                    time <= slot.time  # type: ignore[operator]
+                    or (value == slot.value if slot.plain else not report(slot, value, quality, time))):
+                suppressed += 1
+                continue
+            slot.seen, slot.value, slot.quality, slot.time = True, value, quality, time
+            add_key(slot.key)
+            add_value(value)
+        added = len(keys) - before
+        if added:
+            out.times.extend(repeat(time, added))
+            out.qualities.extend(repeat(quality, added))
+            out.received.extend(repeat(time if batch.received is None else batch.received, added))
+        stats.suppressed += suppressed
 
     def due(self, now: datetime) -> list[Sample]:
         """Heartbeats: the last value again (stamped `now`) for every binding whose heartbeat has

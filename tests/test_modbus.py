@@ -14,9 +14,10 @@ from pydantic import ValidationError
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from aas_models.timeseries.base import Quality
+from bench.agent_bench import measure_read_rate
 from edge_agent.connectors import modbus
 from edge_agent.connectors.base import Reading
-from edge_agent.connectors.modbus import ModbusConnector, ModbusSourceConfig, ModbusTag, create, measure_read_rate
+from edge_agent.connectors.modbus import ModbusConnector, ModbusSourceConfig, ModbusTag, create
 from tests.modbus_peers import (
     EXPECTED,
     F32_AS_FLOAT32,

@@ -4,6 +4,10 @@ A connector owns its connection: it connects, subscribes or polls, reconnects wi
 itself after any failure, and never raises out of `run` for a device problem. While the device is
 unreachable it reports every signal once with quality BAD (the value it last had is not
 repeated as good), and it counts what happened in `stats`.
+
+A connector hands on a `Sequence[Reading]`: a list of Reading objects, or a `Readings` made of
+`ReadingBatch`es (several signals with one source time, quality and receive time, e.g. one Modbus
+block read), which spares an object per tag; the mapper treats both alike, signal by signal.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain, repeat
+from typing import overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +40,87 @@ class Reading:
     source_time: datetime
     quality: Quality = Quality.GOOD
     received: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(slots=True)
+class ReadingBatch:
+    """Values of several signals that share one source time, quality and receive time (one Modbus block
+    read, say): one object per batch instead of one Reading per tag, which cost more than mapping the tag.
+    Each value keeps the per-tag meaning of a Reading."""
+
+    signals: Sequence[str]
+    values: Sequence[Value]
+    source_time: datetime
+    quality: Quality = Quality.GOOD
+    #: Defaults to `source_time` (a device without timestamps: the value is stamped when it arrived).
+    received: datetime | None = None
+
+    def readings(self) -> list[Reading]:
+        received = self.source_time if self.received is None else self.received
+        return list(map(Reading, self.signals, self.values, repeat(self.source_time), repeat(self.quality),
+                        repeat(received)))
+
+
+class Readings(Sequence[Reading]):
+    """What a connector emits, held as ReadingBatches (and single Readings) in arrival order.
+
+    A Sequence of Reading objects to anyone who iterates it (built on first use); the mapper reads the
+    batches themselves. A connector may emit a plain list of Readings instead: both mean the same.
+    """
+
+    __slots__ = ("_flat", "_len", "parts")
+
+    def __init__(self) -> None:
+        self.parts: list[ReadingBatch | Reading] = []
+        self._len = 0
+        self._flat: list[Reading] | None = None
+
+    def add(self, signals: Sequence[str], values: Sequence[Value], source_time: datetime,
+            quality: Quality = Quality.GOOD, received: datetime | None = None) -> None:
+        """`values[i]` of `signals[i]`; both of the same length (checked, a mismatch is a connector bug)."""
+        if len(signals) != len(values):
+            raise ValueError(f"{len(signals)} signals but {len(values)} values")
+        self.parts.append(ReadingBatch(signals, values, source_time, quality, received))
+        self._len += len(signals)
+        self._flat = None
+
+    def append(self, reading: Reading) -> None:
+        self.parts.append(reading)
+        self._len += 1
+        self._flat = None
+
+    def extend(self, readings: Sequence[Reading]) -> None:
+        if isinstance(readings, Readings):
+            self.parts.extend(readings.parts)
+            self._len += len(readings)
+            self._flat = None
+        else:
+            for reading in readings:
+                self.append(reading)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def _readings(self) -> list[Reading]:
+        if self._flat is None:
+            self._flat = list(chain.from_iterable(
+                [part] if isinstance(part, Reading) else part.readings() for part in self.parts))
+        return self._flat
+
+    @overload
+    def __getitem__(self, index: int) -> Reading: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Reading]: ...
+
+    def __getitem__(self, index: int | slice) -> Reading | list[Reading]:
+        return self._readings()[index]
+
+    def __iter__(self) -> Iterator[Reading]:
+        return iter(self._readings())
+
+    def __repr__(self) -> str:
+        return f"Readings({self._readings()!r})"
 
 
 Emit = Callable[[Sequence[Reading]], Awaitable[None]]

@@ -58,7 +58,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -68,7 +67,7 @@ from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 
 from aas_models.timeseries.base import Quality
-from edge_agent.connectors.base import Backoff, Connector, Emit, Reading
+from edge_agent.connectors.base import Backoff, Connector, Emit, Reading, Readings
 from edge_agent.connectors.modbus_codec import (
     BIT_TABLES,
     MAX_READ_BITS,
@@ -424,7 +423,7 @@ class ModbusConnector(Connector):
             self._guard.check()
 
     async def _poll(self, client: AsyncModbusTcpClient | AsyncModbusSerialClient, emit: Emit) -> None:
-        out: list[Reading] = []
+        out = Readings()
         self._answers = 0
         plan = self._plan
         changed = False
@@ -449,7 +448,7 @@ class ModbusConnector(Connector):
             await emit(out)
 
     async def _process(self, client: AsyncModbusTcpClient | AsyncModbusSerialClient, block: _Block,
-                       out: list[Reading]) -> list[_Block] | None:
+                       out: Readings) -> list[_Block] | None:
         """Read one block into `out`. None keeps the block; a list replaces it (split or dropped tags)."""
         try:
             response: ModbusPDU = await getattr(client, block.method)(block.address, count=block.count,
@@ -478,13 +477,12 @@ class ModbusConnector(Connector):
         except (DecodeError, AttributeError) as exc:
             self._block_failed(block, f"{self._describe(block)}: unusable answer: {exc}", out)
             return None
-        now = datetime.now(UTC)
-        out.extend(map(Reading, block.signals, values, repeat(now), repeat(Quality.GOOD), repeat(now)))
+        out.add(block.signals, values, datetime.now(UTC))
         block.bad = False
         return None
 
     async def _isolate(self, client: AsyncModbusTcpClient | AsyncModbusSerialClient, block: _Block, code: int,
-                       out: list[Reading]) -> list[_Block]:
+                       out: Readings) -> list[_Block]:
         """The device refused `block`: split it to find the refused tags; the rest keep being read."""
         if len(block.tags) == 1:
             tag = block.tags[0]
@@ -511,7 +509,7 @@ class ModbusConnector(Connector):
         return kept
 
     async def _retry_failed(self, client: AsyncModbusTcpClient | AsyncModbusSerialClient,
-                            out: list[Reading]) -> None:
+                            out: Readings) -> None:
         now = time.monotonic()
         for signal, (block, due) in list(self._failed.items()):
             if due > now:
@@ -525,14 +523,14 @@ class ModbusConnector(Connector):
             elif replacement is None:
                 self._failed[signal] = (block, now + FAILED_TAG_RETRY)
 
-    def _block_failed(self, block: _Block, reason: str, out: list[Reading]) -> None:
+    def _block_failed(self, block: _Block, reason: str, out: Readings) -> None:
         self.stats.errors += 1
         self.stats.last_error = reason
         if not block.bad:
             block.bad = True
             log.warning("modbus %s: %s", self.name, reason)
             now = datetime.now(UTC)
-            out.extend(Reading(s, None, now, Quality.BAD, now) for s in block.signals)
+            out.add(block.signals, (None,) * len(block.signals), now, Quality.BAD)
 
     def _describe(self, block: _Block) -> str:
         unit = "bits" if block.table in BIT_TABLES else "registers"
@@ -552,37 +550,3 @@ def create(config: ModbusSourceConfig, environ: Mapping[str, str] | None = None)
                                "`pip install pyserial` (or pymodbus[serial])")
     return ModbusConnector(config)
 
-
-def measure_read_rate(host: str, port: int, tags: int | Sequence[ModbusTag] = 62, duration: float = 3.0,
-                      unit_id: int = 1) -> float:
-    """Tag-reads per second of this process's CPU time, polling as fast as the server answers.
-
-    `tags` is a number of float32 holding registers from address 0 (62 fill one 124-register read)
-    or a list of tags. Run the server in another process: its CPU must not be counted. Blocking; it
-    runs its own event loop.
-    """
-    tag_list = (list(tags) if not isinstance(tags, int)
-                else [ModbusTag(signal=f"f{i}", address=2 * i, data_type="float32") for i in range(tags)])
-    config = ModbusSourceConfig(type="modbus", name="bench", host=host, port=port, unit_id=unit_id,
-                                poll_interval=1e-6, timeout=2.0, tags=tag_list)
-
-    async def measure() -> float:
-        connector = create(config)
-        count = 0
-        started: list[float] = []
-
-        async def emit(batch: Sequence[Reading]) -> None:
-            nonlocal count
-            if not started:  # connected and warmed up: start counting from the second poll
-                started.append(time.process_time())
-                return
-            count += sum(1 for r in batch if r.quality is Quality.GOOD)
-
-        task = asyncio.create_task(connector.run(emit))
-        await asyncio.sleep(duration)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        cpu = time.process_time() - started[0] if started else 0.0
-        return count / cpu if cpu > 0 else 0.0
-
-    return asyncio.run(measure())

@@ -89,11 +89,12 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -304,6 +305,8 @@ def _kind(value: Any) -> str:
     return "a number"
 
 
+#: Types a signal's value may have (anything else in a JSON payload is a per-signal error).
+_SCALARS = frozenset({float, int, str, bool})
 _NUMBER = re.compile(rb"\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*")
 _INTEGER = re.compile(rb"\s*[-+]?\d+\s*")
 
@@ -540,6 +543,10 @@ def _no_op(client: Client, userdata: Any, sock: Any) -> None:
     pass
 
 
+#: Bytes the network thread asks the socket for at once (see _draining_client_class).
+_RECV_SIZE = 65536
+
+
 @functools.cache
 def _draining_client_class() -> type[Client]:
     """paho's Client, tuned for receiving floods of small messages in a thread of our own.
@@ -549,11 +556,26 @@ def _draining_client_class() -> type[Client]:
     thirds of paho's time per QoS 1 message). This subclass reads every packet already there (up to 1,000
     per call, so keep-alive and writes still get their turn) and sends the acknowledgements of all of
     them together, corked into as few TCP segments as possible. Acks still go out in the order the
-    messages came (MQTT requires that), right after the burst that carried them. It uses paho's public
-    hooks (``on_socket_register_write``, ``loop_read``/``loop_write``) plus ``_packet_read`` and
-    ``_loop_rc_handle``; paho-mqtt is pinned below 3.
+    messages came (MQTT requires that), right after the burst that carried them.
+
+    Stock paho also reads each packet with three or more ``recv()`` calls (command byte, length bytes,
+    body). Every call releases the GIL, and with the event loop busy in the other thread, getting it back
+    can take a switch interval (5 ms): the network thread then spent more time per message than paho does
+    alone. Here one ``recv()`` of up to 64 KiB fills a buffer the packets are read from; a read never
+    ends with bytes left in it (``select()`` would not see them).
+
+    A PUBLISH of QoS 0 or 1 under MQTT 3.1.1 that lies whole in that buffer is parsed right there and
+    handed to ``on_publish_data`` as (topic bytes, payload, qos, packet id), when that is set: paho's own
+    path builds an MQTTMessage (with a threading.Condition) and matches topic callbacks per message, half
+    of its time. QoS 2 (paho keeps those until PUBREL), MQTT 5 (properties, topic aliases) and anything
+    else take paho's path to ``on_message``. With ``manual_ack`` (as the connector runs it) paho sends no
+    PUBACK for QoS 1 by itself on either path.
+
+    It uses paho's public hooks (``on_socket_register_write``, ``loop_read``/``loop_write``) plus
+    ``_packet_read``, ``_sock_recv``, ``_loop_rc_handle``, ``_protocol``, ``_in_packet`` and
+    ``_last_bytes_received``; paho-mqtt is pinned below 3.
     """
-    from paho.mqtt.client import Client
+    from paho.mqtt.client import Client, MQTTv5, time_func
     from paho.mqtt.enums import MQTTErrorCode
 
     cork = getattr(socket, "TCP_CORK", None)
@@ -564,16 +586,76 @@ def _draining_client_class() -> type[Client]:
             # With a register-write hook paho queues outgoing packets instead of sending each at once;
             # loop_read below (and paho's own loop, via want_write) sends them.
             self.on_socket_register_write = _no_op
+            # Bytes received and not yet taken by paho: _received[_taken:], from the socket _from.
+            self._received = b""
+            self._taken = 0
+            self._from: Any = None
+            #: Takes (topic, payload, qos, packet id) of whole QoS 0/1 PUBLISH packets (see above).
+            self.on_publish_data: Callable[[bytes, bytes, int, int], None] | None = None
+
+        def _packet_read(self) -> MQTTErrorCode:
+            handler = self.on_publish_data
+            data, pos = self._received, self._taken
+            if (handler is None or pos >= len(data) or self._in_packet["command"] or self._protocol == MQTTv5
+                    or data[pos] & 0xF6 not in (0x30, 0x32) or self._from is not self._sock):
+                return super()._packet_read()
+            command = data[pos]
+            length, shift, i = 0, 0, pos + 1
+            while True:  # the remaining length: 1 to 4 bytes of 7 bits, least significant first
+                if i >= len(data) or shift > 21:
+                    return super()._packet_read()  # not all here (or malformed): paho's path decides
+                byte = data[i]
+                i += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            end = i + length
+            if end > len(data) or length < 2:
+                return super()._packet_read()
+            start = i + 2 + ((data[i] << 8) | data[i + 1])
+            qos = (command >> 1) & 3
+            mid = 0
+            if qos:
+                if start + 2 > end:
+                    return super()._packet_read()
+                mid = (data[start] << 8) | data[start + 1]
+                start += 2
+            if start > end:
+                return super()._packet_read()
+            self._taken = end
+            handler(data[i + 2:start - 2 * qos], data[start:end], qos, mid)
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+        def _sock_recv(self, bufsize: int) -> bytes:
+            if self._from is not self._sock:  # a new connection: nothing of the old one is left
+                self._received, self._taken, self._from = b"", 0, self._sock
+            taken = self._taken
+            if taken >= len(self._received):
+                data = super()._sock_recv(max(bufsize, _RECV_SIZE))
+                if len(data) <= bufsize:
+                    self._received, self._taken = b"", 0
+                    return data
+                self._received, self._taken = data, bufsize
+                return data[:bufsize]
+            self._taken = taken + bufsize
+            return self._received[taken:taken + bufsize]
 
         def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-            for _ in range(1000):
+            packets = 0
+            while packets < 1000 or self._taken < len(self._received):
                 if self._sock is None:
                     return MQTTErrorCode.MQTT_ERR_NO_CONN
                 rc = self._packet_read()
                 if rc > 0:
                     return self._loop_rc_handle(rc)
                 if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                    if self._taken < len(self._received):
+                        continue  # paho paused inside a huge packet: the rest is buffered already
                     break
+                packets += 1
+            with self._msgtime_mutex:  # keep-alive: what paho's _packet_read does after each packet
+                self._last_bytes_received = time_func()
             if self.want_write():
                 return self.loop_write()
             return MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -615,6 +697,8 @@ class _Subscribed:
 
 
 _Event = _Up | _Down | _Subscribed
+#: A message as the network thread hands it on: topic (raw bytes), payload, qos, packet id, receive time.
+_Message = tuple[bytes, bytes | bytearray, int, int, float]
 
 
 @dataclass(frozen=True)
@@ -627,6 +711,8 @@ class _Spec:
     templates: tuple[_Template, ...]
     paths: tuple[JsonPath, ...]
     time_path: JsonPath | None
+    #: JSON without time_path whose every path is one object key: those keys (the quick case).
+    keys: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -660,7 +746,8 @@ class MqttConnector(Connector):
         self._specs = [self._compile(t) for t in config.topics]
         self._static = [n for t in config.topics for n in t.signal_names() if "{" not in n]
         self._seen: dict[str, None] = {}
-        self._routes: dict[str, tuple[_Route, ...]] = {}
+        #: By raw topic: the topic as text and its routes (none for a topic that is not UTF-8).
+        self._routes: dict[bytes, tuple[str, tuple[_Route, ...]]] = {}
         self.messages = 0
         self.unmatched = 0
         self.subscribed = False
@@ -671,7 +758,7 @@ class MqttConnector(Connector):
         # paho thread -> event loop
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
-        self._pending: list[tuple[MQTTMessage, float] | _Event] = []
+        self._pending: list[_Message | _Event] = []
         self._wakeup_sent = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -689,7 +776,9 @@ class MqttConnector(Connector):
         templates = tuple(_compile_template(name, n, topic.filter) for name in topic.signal_names())
         paths = tuple(compile_json_path(s.path) for s in topic.signals)
         time_path = compile_json_path(topic.time_path) if topic.time_path else None
-        return _Spec(topic, levels, topic.payload, templates, paths, time_path)
+        keys = (tuple(str(p[0]) for p in paths) if topic.payload == "json" and time_path is None and paths
+                and all(len(p) == 1 and isinstance(p[0], str) for p in paths) else None)
+        return _Spec(topic, levels, topic.payload, templates, paths, time_path, keys)
 
     def signals(self) -> Sequence[str]:
         return [*self._static, *self._seen]
@@ -700,7 +789,7 @@ class MqttConnector(Connector):
         return any(_template_pattern(t).fullmatch(signal) for spec in self._specs for t in spec.templates)
 
     # -- paho thread ----------------------------------------------------------------------------
-    def _post(self, item: tuple[MQTTMessage, float] | _Event) -> None:
+    def _post(self, item: _Message | _Event) -> None:
         with self._lock:
             self._pending.append(item)
             if self._wakeup_sent:
@@ -715,7 +804,15 @@ class MqttConnector(Connector):
                 loop.call_soon_threadsafe(wake.set)
 
     def _on_message(self, client: Client, userdata: Any, msg: MQTTMessage) -> None:
-        item = (msg, time.time())
+        """paho's path (QoS 2, MQTT 5): as `_on_data`."""
+        try:
+            topic = msg.topic.encode()
+        except UnicodeDecodeError:
+            topic = b"\xff"  # not UTF-8 either: counted as unmatched
+        self._on_data(topic, msg.payload, msg.qos, msg.mid)
+
+    def _on_data(self, topic: bytes, payload: bytes | bytearray, qos: int, mid: int) -> None:
+        item = (topic, payload, qos, mid, time.time())
         max_pending = self.config.max_pending
         with self._lock:
             while len(self._pending) >= max_pending and not self._stop.is_set():
@@ -811,6 +908,7 @@ class MqttConnector(Connector):
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        cast(Any, client).on_publish_data = self._on_data  # the draining client's fast path
         thread = threading.Thread(target=self._network, args=(client,), daemon=True,
                                   name=f"twinedge-mqtt-{self.name}")
         thread.start()
@@ -835,8 +933,8 @@ class MqttConnector(Connector):
                     # Acknowledge only now that the readings are in the durable buffer: a crash before
                     # this line makes the broker deliver them again (the stores drop the duplicates).
                     for item in chunk:
-                        if type(item) is tuple and item[0].qos:
-                            client.ack(item[0].mid, item[0].qos)
+                        if type(item) is tuple and item[2]:
+                            client.ack(item[3], item[2])
         finally:
             self._stop.set()
             with self._lock:
@@ -846,28 +944,23 @@ class MqttConnector(Connector):
             self.subscribed = False
             self._running = False
 
-    def _process(self, items: Sequence[tuple[MQTTMessage, float] | _Event]) -> list[Reading]:
+    def _process(self, items: Sequence[_Message | _Event]) -> list[Reading]:
         out: list[Reading] = []
         routes_cache = self._routes
         for item in items:
             if type(item) is not tuple:
                 self._event(item, out)  # type: ignore[arg-type]
                 continue
-            msg, t = item
+            raw_topic, payload, _, _, t = item
             self.messages += 1
-            try:
-                topic = msg.topic
-            except UnicodeDecodeError:
-                self.unmatched += 1
-                continue
-            routes = routes_cache.get(topic)
-            if routes is None:
-                routes = self._route(topic)
+            found = routes_cache.get(raw_topic)
+            if found is None:
+                found = self._route(raw_topic)
+            topic, routes = found
             if not routes:
                 self.unmatched += 1
                 continue
             received = datetime.fromtimestamp(t, UTC)
-            payload = msg.payload
             doc: Any = _UNSET
             for route in routes:
                 kind = route.spec.kind
@@ -882,7 +975,15 @@ class MqttConnector(Connector):
                     self._scalar(route, topic, payload, received, out)
         return out
 
-    def _route(self, topic: str) -> tuple[_Route, ...]:
+    def _route(self, raw_topic: bytes) -> tuple[str, tuple[_Route, ...]]:
+        if len(self._routes) >= _ROUTE_CACHE_MAX:
+            self._routes.clear()
+        result: tuple[str, tuple[_Route, ...]]
+        try:
+            topic = raw_topic.decode("utf-8")
+        except UnicodeDecodeError:
+            self._routes[raw_topic] = result = ("", ())
+            return result
         found: list[_Route] = []
         for spec in self._specs:
             matches = _match(spec.levels, topic)
@@ -893,14 +994,19 @@ class MqttConnector(Connector):
                 if any(isinstance(p, int) for p in template):
                     self._seen[name] = None
             found.append(_Route(spec, names))
-        if len(self._routes) >= _ROUTE_CACHE_MAX:
-            self._routes.clear()
-        routes = tuple(found)
-        self._routes[topic] = routes
-        return routes
+        self._routes[raw_topic] = result = (topic, tuple(found))
+        return result
 
     def _json(self, route: _Route, topic: str, doc: Any, received: datetime, out: list[Reading]) -> None:
         spec = route.spec
+        keys = spec.keys
+        if keys is not None and type(doc) is dict:  # the quick case: all values there, no error to clear
+            values = [doc.get(key) for key in keys]
+            errors = self.stats.signal_errors
+            if all(type(v) in _SCALARS for v in values) and (not errors or errors.keys().isdisjoint(route.names)):
+                out.extend(map(Reading, route.names, values, repeat(received), repeat(Quality.GOOD),
+                               repeat(received)))
+                return
         if isinstance(doc, _BadJson):
             for name in route.names:
                 self._bad(out, name, topic, doc.reason, received)
