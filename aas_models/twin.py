@@ -107,8 +107,13 @@ def build_twin(
     year_of_construction: str | None = None,
     id_base: str = ids.DEFAULT_ID_BASE,
     timeseries_endpoint: str = time_series.DEFAULT_ENDPOINT,
+    line: str | None = None,
 ) -> aas.Environment:
-    """The environment of one asset's twin; the same arguments always give the same ids and content."""
+    """The environment of one asset's twin; the same arguments always give the same ids and content.
+
+    `line` (the production line the machine stands in) becomes a specificAssetId ``line``, by which the
+    dashboards group machines and assess a line's AI adoption.
+    """
     cds = _Concepts(spec, id_base)
     sm_id = {name: submodel_id_for(asset_id, name, id_base=id_base) for name, _ in _SUBMODEL_VERSIONS}
     asset = ids.global_asset_id(asset_id, id_base=id_base)
@@ -164,7 +169,8 @@ def build_twin(
         aas.AssetInformation(
             aas.AssetKind.INSTANCE,
             global_asset_id=asset,
-            specific_asset_ids=[aas.SpecificAssetID("serialNumber", serial_number)] if serial_number else None,
+            specific_asset_ids=[aas.SpecificAssetID(name, value) for name, value in
+                                (("serialNumber", serial_number), ("line", line)) if value] or None,
         ),
         id_short=shell_id_short(asset_id),
         display_name=[aas.LangStringNameType("en", asset_id[:128])],

@@ -71,6 +71,9 @@ def test_demo_twins_are_valid_and_convert_losslessly(demo_dir: tuple[Path, dict[
     twin = json.loads(x_json.read_bytes())
     assert {sm["idShort"] for sm in twin["submodels"]} == {
         "Nameplate", "TechnicalData", "OperationalData", "TimeSeries", "ConditionMonitoring"}
+    # The default press line's name, by which the fleet page groups the presses.
+    assert {"name": "line", "value": "Press line 1"} in twin["assetAdministrationShells"][0]["assetInformation"][
+        "specificAssetIds"]
 
     run("aas", "convert", str(x_json), str(tmp_path / "x.aasx"))
     run("aas", "convert", str(tmp_path / "x.aasx"), str(tmp_path / "y.xml"))

@@ -63,6 +63,19 @@ def test_instance_equals_the_twin_the_platform_builds() -> None:
     assert "SerialNumber" not in orjson.dumps(bare).decode()
 
 
+def test_line_becomes_a_specific_asset_id_like_the_platform_builds_it() -> None:
+    """The dashboards group machines by the specificAssetId `line`; both ways of making a twin set it alike."""
+    twin = instantiate(_template(), "press-01", serial_number="SN-7", line="Line A")
+    built: Any = jsonization.to_jsonable(build_twin(load_folder_spec(PRESS), "press-01", serial_number="SN-7",
+                                                    line="Line A"))
+    expected = [{"name": "serialNumber", "value": "SN-7"}, {"name": "line", "value": "Line A"}]
+    assert twin["assetAdministrationShells"][0]["assetInformation"]["specificAssetIds"] == expected
+    assert built["assetAdministrationShells"][0]["assetInformation"]["specificAssetIds"] == expected
+    only_line = instantiate(_template(), "press-02", line="Line B")
+    assert only_line["assetAdministrationShells"][0]["assetInformation"]["specificAssetIds"] == [
+        {"name": "line", "value": "Line B"}]
+
+
 async def _wait(check: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():

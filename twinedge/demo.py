@@ -92,7 +92,8 @@ def write_twins(sim: SimulatorConfig, data_dir: Path, endpoint: str) -> list[Pat
     folder.mkdir(parents=True, exist_ok=True)
     files = []
     for press in sim.presses:
-        environment = build_twin(spec, press.asset, serial_number=f"SN-{press.asset}", timeseries_endpoint=endpoint)
+        environment = build_twin(spec, press.asset, serial_number=f"SN-{press.asset}", timeseries_endpoint=endpoint,
+                                 line=sim.line)
         package = AasPackage(environment)
         problems = [p for p in validate_package(package, f"twin of {press.asset}") if p.severity == "error"]
         if problems:

@@ -160,6 +160,8 @@ def package(path: Path, output: Path) -> None:
 @click.option("--asset-id", required=True, help="Id of the machine, e.g. press-01 (the agent uses the same).")
 @click.option("--serial", help="Serial number of the machine (Nameplate and specificAssetIds).")
 @click.option("--year", help="Year of construction (Nameplate).")
+@click.option("--line", help="Production line the machine stands in (specificAssetId `line`; the dashboards "
+                             "group by it).")
 @click.option("--id-base", default=ids.DEFAULT_ID_BASE, show_default=True, help="Base of the twin's ids.")
 @click.option("--timeseries-endpoint", help="URL of the time-series endpoint the TimeSeries segments name.")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
@@ -169,7 +171,7 @@ def package(path: Path, output: Path) -> None:
 @click.option("--endpoint", help="Controller address for the agent config (opc.tcp://host:port or host:port).")
 @click.option("--twin-server", help="API base of the twin server for the agent config, e.g. "
                                     "http://10.0.0.5:8081/api/v3.0.  [default: the agent's]")
-def instantiate_command(path: Path, asset_id: str, serial: str | None, year: str | None, id_base: str,
+def instantiate_command(path: Path, asset_id: str, serial: str | None, year: str | None, line: str | None, id_base: str,
                         timeseries_endpoint: str | None, output: Path, config_path: Path | None,
                         endpoint: str | None, twin_server: str | None) -> None:
     """Make the twin of one machine from a model version (its folder).
@@ -180,7 +182,7 @@ def instantiate_command(path: Path, asset_id: str, serial: str | None, year: str
     try:
         folder = _one(path)
         twin = instantiate_folder(folder, asset_id, serial_number=serial, year_of_construction=year,
-                                  id_base=id_base, timeseries_endpoint=timeseries_endpoint)
+                                  id_base=id_base, timeseries_endpoint=timeseries_endpoint, line=line)
         config = agent_config(folder, asset_id, id_base=id_base, endpoint=endpoint,
                               twin_server=twin_server) if config_path else None
     except AasError as exc:

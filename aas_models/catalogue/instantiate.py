@@ -22,10 +22,10 @@ from aas_models.jsonio import load_jsonable
 
 def instantiate_folder(folder: ModelFolder, asset_id: str, *, serial_number: str | None = None,
                        year_of_construction: str | None = None, id_base: str = ids.DEFAULT_ID_BASE,
-                       timeseries_endpoint: str | None = None) -> dict[str, Any]:
+                       timeseries_endpoint: str | None = None, line: str | None = None) -> dict[str, Any]:
     template = load_jsonable(folder.file(MODEL).read_bytes(), str(folder.file(MODEL)))
     return instantiate(template, asset_id, serial_number=serial_number, year_of_construction=year_of_construction,
-                       id_base=id_base, timeseries_endpoint=timeseries_endpoint)
+                       id_base=id_base, timeseries_endpoint=timeseries_endpoint, line=line)
 
 
 def agent_config(folder: ModelFolder, asset_id: str, *, id_base: str = ids.DEFAULT_ID_BASE,

@@ -135,6 +135,7 @@ def instantiate(
     year_of_construction: str | None = None,
     id_base: str = ids.DEFAULT_ID_BASE,
     timeseries_endpoint: str | None = None,
+    line: str | None = None,
 ) -> dict[str, Any]:
     """One machine's twin (AAS JSON, jsonable) from a catalogue template; `template` is not changed."""
     twin: dict[str, Any] = orjson.loads(orjson.dumps(template))
@@ -156,8 +157,10 @@ def instantiate(
 
     asset_information: dict[str, Any] = {"assetKind": "Instance",
                                          "globalAssetId": shell["assetInformation"]["globalAssetId"]}
-    if serial_number:
-        asset_information["specificAssetIds"] = [{"name": "serialNumber", "value": serial_number}]
+    specific = [{"name": name, "value": value} for name, value in (("serialNumber", serial_number), ("line", line))
+                if value]
+    if specific:
+        asset_information["specificAssetIds"] = specific
     instance: dict[str, Any] = {"idShort": shell_id_short(asset_id),
                                 "displayName": [{"language": "en", "text": asset_id[:128]}]}
     if "description" in shell:

@@ -232,6 +232,8 @@ class SimulatorConfig(_Model):
     #: Model seconds per wall-clock second (e.g. 10 to watch slow faults ten times faster).
     time_scale: float = Field(default=1.0, gt=0.0, le=1000.0)
     seed: int = 0
+    #: The production line the presses stand in (their twins' specificAssetId ``line``; dashboards group by it).
+    line: str | None = Field(default=None, min_length=1, max_length=128)
     model: ModelConfig = Field(default_factory=ModelConfig)
     faults: list[FaultConfig] = []
     opcua: OpcUaConfig | None = None
