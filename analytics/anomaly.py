@@ -12,6 +12,10 @@ training scores otherwise (isolation forest). ``far`` is the target false-alarm 
 - ``iforest``: isolation forest; limit = training-score quantile.
 - ``zmax``: largest absolute z-score over features (a multivariate Shewhart chart with Bonferroni limits);
   robust to drifting or collinear sensors because each feature stands alone.
+- ``forecast``: for row streams (no cycle column, window 1): each signal predicted one row ahead from the last
+  ``lags`` rows of all signals, score = trailing mean over ``score_window`` rows of the largest residual; fitted
+  by :func:`analytics.forecast.fit_forecast` through :func:`analytics.model.train`, not by :func:`fit_detector`
+  (it needs the rows in time order, not a feature matrix).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from .errors import DataError
 __all__ = ["AnomalyConfig", "Detector", "fit_detector"]
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
-Method = Literal["pca", "mcd", "iforest", "zmax"]
+Method = Literal["pca", "mcd", "iforest", "zmax", "forecast"]
 
 
 class AnomalyConfig(BaseModel):
@@ -43,6 +47,8 @@ class AnomalyConfig(BaseModel):
                             description="pca: share of variance the retained components explain")
     limit: float | None = Field(default=None, gt=0.0,
                                 description="override the limit (in the method's raw score units)")
+    lags: int = Field(default=5, ge=1, description="forecast: rows of history (of every signal) the forecaster sees")
+    score_window: int = Field(default=10, ge=1, description="forecast: trailing rows averaged in the residual score")
     seed: int = 0
 
 
@@ -103,6 +109,9 @@ def _q_limit(residual_eigs: Array, alpha: float) -> float:
 
 def fit_detector(x: Array, config: AnomalyConfig) -> Detector:
     """Fit on normal rows only. Constant features are left out (listed in ``keep``); all constant is an error."""
+    if config.method == "forecast":
+        raise ValueError("method 'forecast' works on row streams in time order: train it with analytics.model.train "
+                         "or analytics.forecast.fit_forecast")
     x = np.asarray(x, dtype=np.float64)
     n, p = x.shape
     if n < max(10, p + 2):

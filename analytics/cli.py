@@ -44,11 +44,16 @@ def analytics() -> None:
 @click.option("--label", help="class column (classify), or normal/abnormal marker (anomaly: trains on normal rows)")
 @click.option("--categorical", help="comma-separated text input columns (one-hot)")
 @click.option("--window", type=int, default=1, show_default=True, help="rows per window when there is no cycle")
-@click.option("--method", type=click.Choice(["pca", "mcd", "iforest", "zmax"]), default="pca", show_default=True)
+@click.option("--method", type=click.Choice(["pca", "mcd", "iforest", "zmax", "forecast"]), default="pca",
+              show_default=True, help="anomaly detector; 'forecast' for row streams (no --cycle, --window 1)")
 @click.option("--far", type=float, default=0.01, show_default=True, help="anomaly: target false-alarm rate")
+@click.option("--lags", type=int, default=5, show_default=True, help="forecast: rows of history it predicts from")
+@click.option("--score-window", type=int, default=10, show_default=True,
+              help="forecast: trailing rows its residual score averages")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="model file")
 def train_cmd(data: Path, task: str, signals: str, time_col: str | None, cycle: str | None, label: str | None,
-              categorical: str | None, window: int, method: str, far: float, out: Path) -> None:
+              categorical: str | None, window: int, method: str, far: float, lags: int, score_window: int,
+              out: Path) -> None:
     """Train a model on a CSV and save it with its metadata."""
     from .model import TrainConfig, train
     from .persistence import save
@@ -57,7 +62,8 @@ def train_cmd(data: Path, task: str, signals: str, time_col: str | None, cycle: 
         roles = Roles(signals=_split(signals), time=time_col, cycle=cycle, label=label,
                       categorical=_split(categorical))
         config = TrainConfig.model_validate({"task": task, "samples": {"window": window},
-                                             "anomaly": {"method": method, "far": far}})
+                                             "anomaly": {"method": method, "far": far, "lags": lags,
+                                                         "score_window": score_window}})
         model = train(read_csv(data), roles, config, protocol=f"trained on all rows of {data.name}")
         save(model, out)
     except (AnalyticsError, ValueError) as exc:

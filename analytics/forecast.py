@@ -12,10 +12,15 @@ for a neural forecaster (an MLP one scored worse on SKAB).
 
 Scoring is online: a row's score uses only that row and earlier ones; the first ``lags`` rows of a scored
 block have no full history and reuse the first row as history.
+
+Through the generic API it is anomaly method ``forecast`` (``AnomalyConfig(method="forecast", lags,
+score_window)``, ``twinedge analytics train --method forecast``): :func:`analytics.model.train` fits it on the
+contiguous stretches of normal rows, so the model is saved, loaded and scored like the other detectors.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -81,26 +86,36 @@ class ForecastDetector:
         return np.asarray(raw / self.limit, dtype=np.float64)
 
 
-def fit_forecast(x: Array, config: ForecastConfig) -> ForecastDetector:
-    """Fit on a contiguous block of normal rows (rows x signals, time order)."""
-    x = np.asarray(x, dtype=np.float64)
-    n, p = x.shape
+def fit_forecast(x: Array | Sequence[Array], config: ForecastConfig, names: Sequence[str] | None = None
+                 ) -> ForecastDetector:
+    """Fit on normal rows (rows x signals, time order): one contiguous block, or a list of contiguous blocks
+    (stretches between gaps or abnormal rows; history never crosses from one to the next). Blocks with no
+    more than ``lags + window`` rows give no full-history row and are left out. ``names`` label errors."""
+    blocks = [np.asarray(b, dtype=np.float64) for b in (x if isinstance(x, (list, tuple)) else [x])]
+    p = blocks[0].shape[1]
+    label = list(names) if names is not None else [str(j) for j in range(p)]
     burn = config.lags + config.window
-    if n < max(4 * burn, p * config.lags + 10):
-        raise DataError(f"{n} normal rows are too few for {p} signals x {config.lags} lags and a window of "
-                        f"{config.window}; give more rows or fewer lags")
-    if not np.isfinite(x).all():
+    if any(not np.isfinite(b).all() for b in blocks):
         raise DataError("training rows contain NaN or inf; clean or drop those rows first")
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0, ddof=1)
+    used = [b for b in blocks if b.shape[0] > burn]
+    n = sum(b.shape[0] for b in used)
+    if n < max(4 * burn, p * config.lags + 10):
+        where = "" if len(blocks) == 1 else f" in contiguous stretches of more than {burn} rows"
+        raise DataError(f"{n} normal rows{where} are too few for {p} signals x {config.lags} lags and a window of "
+                        f"{config.window}; give at least {max(4 * burn, p * config.lags + 10)} rows or fewer lags")
+    allx = np.vstack(used)
+    mean = allx.mean(axis=0)
+    scale = allx.std(axis=0, ddof=1)
     flat = scale <= 1e-12 * np.maximum(1.0, np.abs(mean))
     if flat.any():
-        raise DataError(f"signals {np.flatnonzero(flat).tolist()} are constant in the training rows; remove them")
-    z = (x - mean) / scale
-    lagged = _lagged(z, config.lags)
-    model = Ridge(alpha=config.alpha).fit(lagged[config.lags:], z[config.lags:])
-    res = z - model.predict(lagged)
-    spread = res[config.lags:].std(axis=0, ddof=1)
+        raise DataError(f"signals {[label[j] for j in np.flatnonzero(flat)]} are constant in the training rows; "
+                        "remove them")
+    zs = [(b - mean) / scale for b in used]
+    lagged = [_lagged(z, config.lags) for z in zs]
+    model = Ridge(alpha=config.alpha).fit(np.vstack([g[config.lags:] for g in lagged]),
+                                          np.vstack([z[config.lags:] for z in zs]))
+    res = np.vstack([(z - model.predict(g))[config.lags:] for z, g in zip(zs, lagged, strict=True)])
+    spread = res.std(axis=0, ddof=1)
     det = ForecastDetector(config, mean, scale, model, np.where(spread > 1e-12, spread, 1.0))
-    det.limit = float(np.quantile(det.score(x)[burn:], 1.0 - config.far))
+    det.limit = float(np.quantile(np.concatenate([det.score(b)[burn:] for b in used]), 1.0 - config.far))
     return det

@@ -9,7 +9,9 @@
 
 Tasks: ``anomaly`` (learns normal operation only: rows whose label is in ``normal_labels``, or all rows if
 there is no label; gives score, alarm, health index, remaining life), ``classify`` (fault class or quality
-OK/NG with probability; categoricals one-hot encoded). The same model object is what a live runner keeps
+OK/NG with probability; categoricals one-hot encoded). Anomaly method ``forecast`` works on row streams (no
+cycle column, window 1): a one-row-ahead forecaster of all signals (:mod:`analytics.forecast`) fitted on the
+contiguous stretches of normal rows. The same model object is what a live runner keeps
 in memory: ``score`` on one cycle costs a feature pass plus one detector/classifier call.
 """
 
@@ -17,22 +19,24 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
 from .anomaly import AnomalyConfig, Detector, fit_detector
 from .errors import DataError
 from .fastforest import PackedForest
+from .forecast import ForecastConfig, ForecastDetector, fit_forecast
 from .health import health_index, remaining_life
-from .samples import SampleConfig, build_samples, sample_feature_names
+from .samples import SampleConfig, Samples, build_samples, sample_feature_names
 from .table import Roles, Table, as_table
 
 __all__ = ["ClassifierConfig", "Model", "ScoreResult", "TrainConfig", "fit_classifier", "train"]
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
+Estimator: TypeAlias = Detector | ForecastDetector | ExtraTreesClassifier | RandomForestClassifier
 FAST_BATCH = 8  # up to this many samples per call, trees are walked in numpy (live runner: one cycle)
 
 
@@ -67,6 +71,14 @@ class TrainConfig(BaseModel):
         description="anomaly: drop signals whose trend over the training range exceeds their residual spread (they "
         "cannot get stable limits); listed in metadata",
     )
+
+    @model_validator(mode="after")
+    def _forecast_scores_rows(self) -> TrainConfig:
+        rows = (self.samples.window, self.samples.step) == (1, 1)
+        if self.task == "anomaly" and self.anomaly.method == "forecast" and not rows:
+            raise ValueError("anomaly.method 'forecast' scores every row of a stream: samples.window and "
+                             "samples.step must be 1 (its history is anomaly.lags, its averaging anomaly.score_window)")
+        return self
 
 
 @dataclass
@@ -110,7 +122,7 @@ class Model:
     """A trained model; build with :func:`train`, persist with :func:`analytics.persistence.save`."""
 
     def __init__(self, roles: Roles, config: TrainConfig, categories: dict[str, list[str]], features: list[str],
-                 estimator: Detector | ExtraTreesClassifier | RandomForestClassifier, metadata: dict[str, Any]) -> None:
+                 estimator: Estimator, metadata: dict[str, Any]) -> None:
         self.roles = roles
         self.config = config
         self.categories = categories
@@ -138,7 +150,15 @@ class Model:
             res.flags.append("no usable samples")
             return res
         est = self.estimator
-        if isinstance(est, Detector):
+        if isinstance(est, ForecastDetector):
+            need = est.config.lags + 1
+            if x.shape[0] < need:
+                raise DataError(f"{x.shape[0]} usable rows to score; the forecaster needs at least {need} (lags "
+                                f"{est.config.lags} of history and one row to score): pass the preceding rows too")
+            warm = min(x.shape[0], est.config.lags + est.config.window - 1)
+            res.flags.append(f"the first {warm} rows have a partial history (warm-up): score a stream together with "
+                             f"its preceding {est.config.lags + est.config.window - 1} rows for full scores")
+        if isinstance(est, (Detector, ForecastDetector)):
             res.score = est.score(x)
             res.alarm = res.score > 1.0
             res.health = health_index(res.score)
@@ -175,6 +195,27 @@ def fit_classifier(x: Array, y: np.ndarray[Any, Any], config: ClassifierConfig,
     return est.fit(x, y, sample_weight=sample_weight)
 
 
+def _fit_forecast(s: Samples, roles: Roles, config: TrainConfig) -> ForecastDetector:
+    """Fit the forecaster on the contiguous stretches of normal rows (a gap from a dropped or abnormal row starts
+    a new stretch, so the history of a row never reaches across it)."""
+    if roles.cycle is not None or roles.categorical:
+        raise DataError("anomaly method 'forecast' models a row stream of signals: remove roles.cycle and "
+                        "roles.categorical, or use pca/mcd/iforest/zmax on cycles")
+    assert s.rows is not None
+    normal = np.ones(len(s.ids), dtype=bool) if s.labels is None else _is_normal(s.labels, config.normal_labels)
+    pos = s.rows[normal]
+    if pos.size == 0:
+        raise DataError(f"no normal rows to learn from (normal labels {config.normal_labels})")
+    breaks = np.flatnonzero(np.diff(pos) != 1) + 1
+    x = s.x[normal]
+    blocks = np.split(x, breaks) if breaks.size else [x]
+    a = config.anomaly
+    det = fit_forecast(blocks, ForecastConfig(lags=a.lags, window=a.score_window, far=a.far), names=roles.signals)
+    if a.limit is not None:
+        det.limit = a.limit
+    return det
+
+
 def train(table: Any, roles: Roles, config: TrainConfig, protocol: str = "", metrics: dict[str, Any] | None = None,
           sample_weight: Array | None = None) -> Model:
     """Train a model on ``table``. ``protocol`` and ``metrics`` are stored as metadata for later readers."""
@@ -199,8 +240,10 @@ def train(table: Any, roles: Roles, config: TrainConfig, protocol: str = "", met
         raise DataError("task 'classify' needs roles.label (the column holding the class of each row/cycle)")
     s = build_samples(tab, roles, config.samples, categories, need_label=need_label)
     names = sample_feature_names(roles, config.samples, categories)
-    estimator: Detector | ExtraTreesClassifier | RandomForestClassifier
-    if config.task == "anomaly":
+    estimator: Estimator
+    if config.task == "anomaly" and config.anomaly.method == "forecast":
+        estimator = _fit_forecast(s, roles, config)
+    elif config.task == "anomaly":
         x = s.x
         if s.labels is not None:
             x = x[_is_normal(s.labels, config.normal_labels)]

@@ -43,6 +43,7 @@ class Samples:
     labels: list[Any] | None
     dropped: list[Any] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    rows: np.ndarray[Any, Any] | None = None  # window/row mode: position of each sample's last row in time order
 
 
 def _item(value: Any) -> Any:
@@ -102,6 +103,7 @@ def build_samples(table: Table, roles: Roles, config: SampleConfig, categories: 
     cat_blocks = [_onehot(table[c][order], c, cats, config.unseen_category, flags) for c, cats in categories.items()]
     cat = np.column_stack(cat_blocks) if cat_blocks else np.empty((n, 0))
     dropped: list[Any] = []
+    rows: np.ndarray[Any, Any] | None = None
     if roles.cycle is not None:
         cyc = table[roles.cycle][order]
         uniq, first, inverse = np.unique(cyc, return_index=True, return_inverse=True)
@@ -143,10 +145,11 @@ def build_samples(table: Table, roles: Roles, config: SampleConfig, categories: 
             sel = keep[w - 1 :: config.step]
             x = np.hstack([feats, cat[w - 1 :: config.step]])
         ids = order[sel].tolist()
+        rows = sel
         out_labels = label[sel].tolist() if label is not None else None
     if dropped:
         flags.append(f"skipped {len(dropped)} {'cycles' if roles.cycle else 'rows'} with NaN/inf signals")
-    return Samples(x=x, ids=ids, labels=out_labels, dropped=dropped, flags=flags)
+    return Samples(x=x, ids=ids, labels=out_labels, dropped=dropped, flags=flags, rows=rows)
 
 
 def sample_feature_names(roles: Roles, config: SampleConfig, categories: dict[str, list[str]]) -> list[str]:

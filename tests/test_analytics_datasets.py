@@ -81,14 +81,15 @@ def test_hydraulic_reduced() -> None:
 
 def test_hydraulic_valve_inner_selection_uses_training_cycles_only() -> None:
     # the full nested valve evaluation is the CLI's (about 150 s); here the inner step on a thinned set
-    table = hydraulic.load_table(data("hydraulic"), every=10)
-    xs = {name: hydraulic._features(table, f) for name, f in hydraulic.FEATURE_SETS.items()}
+    table = hydraulic.with_derived(hydraulic.load_table(data("hydraulic"), every=10))
+    xs = {name: hydraulic._features(table, f, sig) for name, (sig, f) in hydraulic.FEATURE_SETS.items()}
     y = table["valve"][table["second"] == 0]
     tr = np.arange(y.size) < y.size * 4 // 5  # an outer training fold: the rest never reaches the selection
     picks = {hydraulic.select_valve({k: v[tr] for k, v in xs.items()}, y[tr], proto)
              for proto in ("stratified", "blocked")}
     assert picks <= set(range(len(hydraulic.VALVE_CANDIDATES)))
-    assert xs["profiles"].shape[1] > xs["base"].shape[1] and len(xs["base"]) == y.size
+    assert xs["derived"].shape[1] == xs["base"].shape[1] + len(hydraulic.DERIVED) * (10 + 12)
+    assert np.array_equal(xs["derived"][:, : xs["base"].shape[1]], xs["base"]) and len(xs["base"]) == y.size
 
 
 def test_steel_reduced() -> None:
