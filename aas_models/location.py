@@ -3,7 +3,7 @@ idShortPath of the element, then the attribute."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 _TOP_LEVEL = {
@@ -17,6 +17,29 @@ _CHILD_LISTS = {"submodelElements", "value", "statements", "annotations"}
 def snake_to_camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+JsonPath = tuple[str | int, ...]
+
+
+def objects(root: Any) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
+    """Every JSON object under `root` with its path, in document order.
+
+    A loop over a stack, not recursive generators: the lint walks every node of large files, and a
+    generator per node cost more than the rules it feeds.
+    """
+    stack: list[tuple[JsonPath, Any]] = [((), root)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            yield path, node
+            items = [((*path, k), v) for k, v in node.items() if isinstance(v, dict | list)]
+        elif isinstance(node, list):
+            items = [((*path, i), v) for i, v in enumerate(node) if isinstance(v, dict | list)]
+        else:
+            continue
+        items.reverse()
+        stack.extend(items)
 
 
 def describe(root: Any, segments: Sequence[str | int]) -> str:

@@ -15,7 +15,7 @@ from aas_core3 import jsonization, verification
 
 from aas_models.errors import AasFileError, Problem
 from aas_models.files import load
-from aas_models.location import describe, snake_to_camel
+from aas_models.location import describe, objects, snake_to_camel
 from aas_models.package import AasPackage
 
 #: The IEC 61360 data specification reference of metamodel 3.0, as the conformance tool expects it.
@@ -86,11 +86,11 @@ def lint(jsonable: Any, name: str) -> Iterator[Problem]:
             if ident != ident.strip() or re.search(r"\s", ident):
                 yield Problem(name, where, "lint/id-whitespace",
                               f"id {ident!r} contains whitespace; ids are IRIs: remove or percent-encode it")
-    yield from _walk_references(jsonable, [], jsonable, name)
+    yield from _walk_references(jsonable, name)
 
 
-def _walk_references(node: Any, path: list[str | int], root: Any, name: str) -> Iterator[Problem]:
-    if isinstance(node, dict):
+def _walk_references(root: Any, name: str) -> Iterator[Problem]:
+    for path, node in objects(root):
         keys = node.get("keys")
         if isinstance(keys, list) and "type" in node:
             for index, key in enumerate(keys):
@@ -109,8 +109,3 @@ def _walk_references(node: Any, path: list[str | int], root: Any, name: str) -> 
                               "lint/data-specification-iri",
                               f"IEC 61360 content is announced as {value!r}; metamodel 3.0 expects "
                               f"{IEC61360_3_0!r}", severity="warning")
-        for key, child in node.items():
-            yield from _walk_references(child, [*path, key], root, name)
-    elif isinstance(node, list):
-        for index, child in enumerate(node):
-            yield from _walk_references(child, [*path, index], root, name)

@@ -62,7 +62,7 @@ from aas_models.catalogue.scaffold import generated_files
 from aas_models.catalogue.template import TemplateError, children, dump_model, parse_template_shell_id
 from aas_models.errors import AasError, Problem
 from aas_models.jsonio import environment_from_jsonable, load_jsonable
-from aas_models.location import describe
+from aas_models.location import JsonPath, describe, objects
 from aas_models.package import AasPackage
 from aas_models.validation import validate_package
 
@@ -333,7 +333,7 @@ def semantic_rules(jsonable: Any, name: str) -> Iterator[Problem]:
         for spec in cd.get("embeddedDataSpecifications") or []:
             content = spec.get("dataSpecificationContent") or content
         cds[str(cd.get("id"))] = content
-    for path, node in _nodes(jsonable, []):
+    for path, node in objects(jsonable):
         id_short = node.get("idShort")
         if isinstance(id_short, str) and not ID_SHORT_STYLE.match(id_short) and "modelType" in node:
             yield Problem(name, describe(jsonable, path), "catalogue/idshort-style",
@@ -369,7 +369,7 @@ def semantic_rules(jsonable: Any, name: str) -> Iterator[Problem]:
             yield from _unit(jsonable, path, node, cds, name)
 
 
-def _unit(jsonable: Any, path: list[str | int], node: dict[str, Any], cds: dict[str, dict[str, Any]],
+def _unit(jsonable: Any, path: JsonPath, node: dict[str, Any], cds: dict[str, dict[str, Any]],
           name: str) -> Iterator[Problem]:
     keys = (node.get("semanticId") or {}).get("keys") or []
     concept = cds.get(str(keys[0].get("value"))) if keys else None
@@ -384,17 +384,6 @@ def _unit(jsonable: Any, path: list[str | int], node: dict[str, Any], cds: dict[
         yield Problem(name, describe(jsonable, path), "catalogue/missing-unit",
                       f"a measured value ({data_type}) without a unit: give its concept "
                       f"{keys[0].get('value')!r} a unit (spec: `unit:`), or make it a *_COUNT if it has none")
-
-
-def _nodes(node: Any, path: list[str | int]) -> Iterator[tuple[list[str | int], dict[str, Any]]]:
-    if isinstance(node, dict):
-        yield path, node
-        for key, child in node.items():
-            if isinstance(child, dict | list):
-                yield from _nodes(child, [*path, key])
-    elif isinstance(node, list):
-        for i, child in enumerate(node):
-            yield from _nodes(child, [*path, i])
 
 
 def _released(folder: ModelFolder, metadata: Metadata) -> Iterator[Problem]:
