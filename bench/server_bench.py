@@ -780,10 +780,22 @@ def check_durability(server: Server, mode: str, outcomes: dict[str, dict[int, Ou
         runs = [o.result for o in outcomes.get(key, {}).values() if o.result is not None]
         return max(runs, key=lambda r: r.run_id) if runs else None
 
-    def read() -> tuple[Any, Any]:
+    def read_once() -> tuple[Any, Any]:
         prop = get_json(server, prop_path).get("Value") if "patch-value" in outcomes else None
         fifty = get_json(server, fifty_path) if "patch-submodel-value" in outcomes else None
         return prop, fifty
+
+    def read() -> tuple[Any, Any]:
+        """The values once they stay put: requests wrk had in flight when it stopped are still answered (and
+        stored) after it exits, and one stored after the read would look like a write lost in the restart."""
+        values = read_once()
+        for _ in range(20):
+            time.sleep(0.25)
+            again = read_once()
+            if again == values:
+                break
+            values = again
+        return values
 
     prop, fifty = read()
     single = last_run("patch-value")

@@ -14,6 +14,7 @@ import uvicorn
 
 from twin_server.app import create_app
 from twin_server.config import ServerConfig
+from twin_server.http_protocol import protocol_for
 from twin_server.storage.base import Storage
 
 REPRESENTATIVE = Path(__file__).resolve().parent / "cases" / "server" / "representative.json"
@@ -38,8 +39,11 @@ def run_server(config: ServerConfig, *, storage: Storage | None = None, environ:
         -> Iterator[RunningServer]:
     config = config.model_copy(update={"host": "127.0.0.1", "port": free_port()})
     app = create_app(config, storage=storage, environ=environ or {})
+    assert app.fast_lane is not None
+    # The HTTP protocol `twinedge server` runs (the fast lane's calls answered without ASGI).
     server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
-                                           lifespan="on", timeout_graceful_shutdown=2))
+                                           lifespan="on", timeout_graceful_shutdown=2,
+                                           http=protocol_for(app.fast_lane)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

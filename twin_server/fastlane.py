@@ -12,6 +12,10 @@ refused token, a CORS request when CORS is on, ...), goes on to the full applica
 answer and the error. The answers are the same bytes the routes in `routes/submodels.py` give: both
 call the same repository methods and views. Once a PATCH has started reading its body, its errors
 (including 413 above the body limit) are answered here, in the same result format.
+
+:meth:`FastLane.answer_now` answers the GETs without any await, for an HTTP protocol that serves them
+without an ASGI task (`http_protocol.py`), when the store can be read synchronously (SQLite); it still
+reads the stored bytes for every request, so a write by anyone is seen at once.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from starlette.types import Receive, Scope, Send
 
@@ -35,8 +40,16 @@ log = logging.getLogger(__name__)
 
 _PREFIXES = ("/api/v3.0/submodels/", "/api/v3.1/submodels/")
 _JSON = (b"content-type", b"application/json")
+_INTERNAL = result_body(500, "internal error; the server log has the details")
 #: Routes remembered by (method, path); the table is emptied when it reaches this size.
 _ROUTE_CACHE_SIZE = 4096
+
+
+@runtime_checkable
+class SyncReads(Protocol):
+    """A store whose reads need no await (SQLite on the event loop's thread)."""
+
+    def get_now(self, kind: Kind, ident: str) -> bytes | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,20 +71,47 @@ class FastLane:
         #: With CORS on, requests that carry an Origin go to the full application (its CORS middleware).
         self.cors = cors
         self._routes: dict[tuple[str, str], Route | None] = {}
+        storage = parts.repo.storage
+        self._get_now = storage.get_now if isinstance(storage, SyncReads) else None
+
+    def answer_now(self, path: str, headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+        """The 200 JSON answer of a plain `GET path` (no query string, no body), computed without any await;
+        None when this cannot be decided here (the request then goes to :meth:`serve` and the application,
+        which answer it, errors included)."""
+        get_now = self._get_now
+        if get_now is None:
+            return None
+        route = self._route("GET", path)
+        if route is None or not self._admits(headers, Role.READER, with_body=False):
+            return None
+        try:
+            body = get_now(Kind.SUBMODEL, route.ident)
+            if body is None:
+                return None
+            if route.tokens is None:
+                return body
+            assert route.path is not None
+            return self.parts.repo.element_answer(route.ident, body, route.tokens, route.path, route.value)
+        except Exception:  # ApiError (no such element) and the unexpected: the full path answers them
+            return None
+
+    def _route(self, method: str, path: str) -> Route | None:
+        key = (method, path)
+        try:
+            return self._routes[key]
+        except KeyError:
+            route = _route(path, method)
+            if len(self._routes) >= _ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            self._routes[key] = route
+            return route
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> bool:
         """Answer the request if it is one of the fast lane's; False (having neither received nor sent) if not."""
         method = scope["method"]
         if (method != "GET" and method != "PATCH") or scope["query_string"]:
             return False
-        key = (method, scope["path"])
-        try:
-            route = self._routes[key]
-        except KeyError:
-            route = _route(key[1], method)
-            if len(self._routes) >= _ROUTE_CACHE_SIZE:
-                self._routes.clear()
-            self._routes[key] = route
+        route = self._route(method, scope["path"])
         if route is None:
             return False
         headers = scope["headers"]
@@ -83,34 +123,84 @@ class FastLane:
                 auth.check(_header(headers, b"authorization"), Role.READER if method == "GET" else Role.WRITER)
             except AuthError:
                 return False  # the full application says what is wrong
+        if method == "GET":
+            await _send(send, *await self._read(route, scope["path"]))
+            return True
+        if declared_too_large(headers, self.max_body_bytes):
+            await reject(send, self.max_body_bytes)
+            return True
+        try:
+            body = await read_body(receive, self.max_body_bytes)
+        except BodyTooLarge:
+            await reject(send, self.max_body_bytes)
+            return True
+        await _send(send, *await self.write(route, body, scope["path"]))
+        return True
+
+    def accept_write(self, path: str, headers: Iterable[tuple[bytes, bytes]]) -> Route | None:
+        """The route of a plain `PATCH path` (no query string) that :meth:`write` answers, decided without any
+        await: a body of declared length within the limit, no CORS request, a writer's credentials. None:
+        the request goes to :meth:`serve` and the application, which answer it, errors included."""
+        route = self._route("PATCH", path)
+        return route if route is not None and self._admits(headers, Role.WRITER, with_body=True) else None
+
+    def _admits(self, headers: Iterable[tuple[bytes, bytes]], role: Role, *, with_body: bool) -> bool:
+        """What :meth:`serve` checks, for a request answered without an await: no CORS request (when CORS is on),
+        credentials for `role`, and a body of declared length within the limit (`with_body`) or none."""
+        authorization = None
+        length = None
+        for key, value in headers:
+            if key == b"authorization":
+                if authorization is None:
+                    authorization = value.decode("latin-1")
+            elif key == b"content-length":
+                if length is not None or not value.isdigit() or int(value) > self.max_body_bytes:
+                    return False
+                length = value
+            elif key == b"origin":
+                if self.cors:
+                    return False
+            elif key == b"transfer-encoding" or key == b"expect":
+                return False
+        if (length is None) if with_body else (length not in (None, b"0")):
+            return False
+        auth = self.parts.auth
+        if auth.enabled:
+            try:
+                auth.check(authorization, role)
+            except AuthError:
+                return False
+        return True
+
+    async def _read(self, route: Route, where: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         repo = self.parts.repo
         try:
-            if method == "GET":
-                if route.tokens is None:
-                    body = await repo.get_bytes(Kind.SUBMODEL, route.ident)
-                else:
-                    assert route.path is not None
-                    body = await repo.element_bytes(route.ident, route.tokens, route.path, route.value)
-                await _send(send, 200, body)
-                return True
-            if declared_too_large(headers, self.max_body_bytes):
-                raise BodyTooLarge
-            update = parse_json(await read_body(receive, self.max_body_bytes))
+            if route.tokens is None:
+                return 200, await repo.get_bytes(Kind.SUBMODEL, route.ident), []
+            assert route.path is not None
+            return 200, await repo.element_bytes(route.ident, route.tokens, route.path, route.value), []
+        except ApiError as exc:
+            return exc.status, result_body(exc.status, exc.text), _extra(exc)
+        except Exception:
+            log.exception("GET %s failed", where)
+            return 500, _INTERNAL, []
+
+    async def write(self, route: Route, body: bytes, where: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """Do the value PATCH at `route` with the request `body`: (status, answer, extra headers)."""
+        repo = self.parts.repo
+        try:
+            update = parse_json(body)
             if route.tokens is None:
                 await repo.patch_submodel_value(route.ident, update)
             else:
                 assert route.path is not None
                 await repo.patch_element_value(route.ident, route.tokens, route.path, update)
-            await _send(send, 204, b"")
+            return 204, b"", []
         except ApiError as exc:
-            extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (exc.headers or {}).items()]
-            await _send(send, exc.status, result_body(exc.status, exc.text), extra)
-        except BodyTooLarge:
-            await reject(send, self.max_body_bytes)
+            return exc.status, result_body(exc.status, exc.text), _extra(exc)
         except Exception:
-            log.exception("%s %s failed", method, scope["path"])
-            await _send(send, 500, result_body(500, "internal error; the server log has the details"))
-        return True
+            log.exception("PATCH %s failed", where)
+            return 500, _INTERNAL, []
 
 
 def _route(path: str, method: str) -> Route | None:
@@ -142,6 +232,10 @@ def _route(path: str, method: str) -> Route | None:
     except ApiError:
         return None
     return Route(ident, rest[2], tokens, len(rest) == 4)
+
+
+def _extra(exc: ApiError) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (exc.headers or {}).items()]
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:

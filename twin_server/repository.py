@@ -17,6 +17,7 @@ from twin_server import validate, values
 from twin_server.errors import ApiError, bad_request, not_found
 from twin_server.idshort_path import Located, Token, ensure_children, locate
 from twin_server.storage.base import Conflict, Filter, Index, Kind, NotFound, Page, Storage
+from twin_server.value_splice import Splicer
 
 T = TypeVar("T")
 
@@ -77,6 +78,8 @@ class Repository:
     #: bytes (so every replica sees every write at once) and reuses the parse, and answers made from it,
     #: while they are equal. The cached documents are never mutated: writes parse their own copy.
     _parsed: dict[str, _Parsed] = field(default_factory=dict, repr=False)
+    #: Property values written into the stored bytes without re-serialising the submodel.
+    _splicer: Splicer = field(default_factory=lambda: Splicer(lambda doc: index_of(Kind.SUBMODEL, doc)), repr=False)
 
     def _emit(self, event: str, kind: Kind, ident: str, path: str | None = None, value: Any = None) -> None:
         if self.notify is not None:
@@ -159,13 +162,37 @@ class Repository:
 
     async def patch_submodel_value(self, ident: str, update: Any) -> None:
         """Every value is type-checked; all or nothing."""
-        await self.modify(Kind.SUBMODEL, ident, lambda doc: values.apply_submodel_value(doc, update),
-                          event="value-changed", value=update)
+        spliced: list[tuple[tuple[Token, ...], str, Any]] | None = None
+        if isinstance(update, dict) and all(isinstance(key, str) for key in update):
+            spliced = [((key,), key, value) for key, value in update.items()]
+        await self._patch_values(ident, spliced, lambda doc: values.apply_submodel_value(doc, update),
+                                 element_form=False, path=None, value=update)
 
     async def patch_element_value(self, ident: str, tokens: list[Token], path: str, update: Any) -> None:
-        await self.modify(Kind.SUBMODEL, ident,
-                          lambda doc: values.apply_element_value(locate(doc, tokens, path).element, update, path),
-                          event="value-changed", path=path, value=update)
+        await self._patch_values(
+            ident, [(tuple(tokens), path, update)],
+            lambda doc: values.apply_element_value(locate(doc, tokens, path).element, update, path),
+            element_form=True, path=path, value=update)
+
+    async def _patch_values(self, ident: str, spliced: list[tuple[tuple[Token, ...], str, Any]] | None,
+                            change: Callable[[dict[str, Any]], None], *, element_form: bool, path: str | None,
+                            value: Any) -> None:
+        """:meth:`modify` for value writes: Property values are spliced into the stored bytes when they can be
+        (the same bytes, the same errors), else `change` runs on the parsed document."""
+
+        def apply(old: bytes) -> tuple[bytes, Index]:
+            done = self._splicer.splice(ident, old, spliced, element_form=element_form) if spliced is not None else None
+            if done is not None:
+                return done
+            doc = orjson.loads(old)
+            change(doc)
+            return dumps(doc), index_of(Kind.SUBMODEL, doc)
+
+        try:
+            await self.storage.update(Kind.SUBMODEL, ident, apply)
+        except NotFound:
+            raise not_found(f"submodel {ident!r}") from None
+        self._emit("value-changed", Kind.SUBMODEL, ident, path, value)
 
     # Submodel elements ----------------------------------------------------------------------
 
@@ -177,7 +204,13 @@ class Repository:
     async def element_bytes(self, submodel_id: str, tokens: list[Token], path: str, value: bool) -> bytes:
         """The JSON answer of GET on the element at `path` (its `$value` if `value`), reused while the
         stored submodel is unchanged."""
-        parsed = await self._parsed_submodel(submodel_id)
+        body = await self.get_bytes(Kind.SUBMODEL, submodel_id)
+        return self.element_answer(submodel_id, body, tokens, path, value)
+
+    def element_answer(self, submodel_id: str, body: bytes, tokens: list[Token], path: str, value: bool) -> bytes:
+        """:meth:`element_bytes` for the stored submodel `body` (already read; no I/O, so callers that read
+        the store synchronously can answer without a task)."""
+        parsed = self._parsed_from(submodel_id, body)
         key = (path, value)
         answer = parsed.rendered.get(key)
         if answer is None:
@@ -189,7 +222,9 @@ class Repository:
         return answer
 
     async def _parsed_submodel(self, submodel_id: str) -> _Parsed:
-        body = await self.get_bytes(Kind.SUBMODEL, submodel_id)
+        return self._parsed_from(submodel_id, await self.get_bytes(Kind.SUBMODEL, submodel_id))
+
+    def _parsed_from(self, submodel_id: str, body: bytes) -> _Parsed:
         parsed = self._parsed.get(submodel_id)
         if parsed is None or parsed.body != body:
             parsed = _Parsed(body, orjson.loads(body))

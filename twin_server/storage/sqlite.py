@@ -1,17 +1,26 @@
 """Embedded default backend: one SQLite file in WAL mode.
 
-Calls run on the event loop thread: lookups by key take microseconds, and with no await between a
-read and its write, `update` is atomic within the process. One server process per file; use the
-PostgreSQL backend for several replicas.
+Reads run on the event loop's thread (lookups by key take microseconds) on their own connection, which
+sees committed data only. Writes run on a second connection, one at a time, with group commit: the
+writes waiting together share one transaction, each in a savepoint (one that fails is rolled back
+alone, so a failing call changes nothing), and each call returns only after that commit, so
+durability is that of a single commit. With durability "normal" (a commit appends to the WAL, no
+fsync) the writes run on the event loop, and the commit is the loop's next callback; with "fsync"
+they run on a writer thread, so the disk's wait never stalls the loop. One writer per file keeps
+read-change-write atomic. One server process per file; use the PostgreSQL backend for several
+replicas. ":memory:" has one connection and commits each write at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from twin_server.storage import cursor as cursors
 from twin_server.storage.base import (
@@ -23,8 +32,15 @@ from twin_server.storage.base import (
     NotFound,
     Page,
     Storage,
+    StorageError,
     StoredFile,
 )
+
+T = TypeVar("T")
+#: A write: runs inside the writer's transaction, raises to leave everything unchanged.
+Job = Callable[[sqlite3.Connection], Any]
+#: Writes committed together at most.
+_BATCH = 256
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -85,34 +101,207 @@ class _Checkpointer(threading.Thread):
         self.join(timeout=10)
 
 
+def _run_batch(db: sqlite3.Connection, jobs: list[Job]) -> list[tuple[BaseException | None, Any]]:
+    """Run `jobs` in one transaction, each in a savepoint (when there are several); (error, result) each.
+    When the transaction itself fails (the file is locked, the disk is full), every job fails."""
+    out: list[tuple[BaseException | None, Any]] = []
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        if len(jobs) == 1:
+            try:
+                out.append((None, jobs[0](db)))
+            except Exception as exc:
+                db.execute("ROLLBACK")
+                return [(exc, None)]
+        else:
+            for job in jobs:
+                db.execute("SAVEPOINT job")
+                try:
+                    result = job(db)
+                except Exception as exc:
+                    db.execute("ROLLBACK TO job")
+                    out.append((exc, None))
+                else:
+                    out.append((None, result))
+                db.execute("RELEASE job")
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        failed = StorageError(f"SQLite storage failed: {exc}")
+        return [(failed, None)] * len(jobs)
+    return out
+
+
+def _deliver(futures: list[asyncio.Future[Any]], results: list[tuple[BaseException | None, Any]]) -> None:
+    for future, (error, result) in zip(futures, results, strict=True):
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+
+class _Writer(threading.Thread):
+    """The writer thread: group commit of the jobs waiting in its queue, results handed back to the loop."""
+
+    def __init__(self, db: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(name="sqlite-writer", daemon=True)
+        self._db = db
+        self._loop = loop
+        self._queue: queue.SimpleQueue[tuple[Job, asyncio.Future[Any]] | None] = queue.SimpleQueue()
+
+    def submit(self, job: Job) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._queue.put((job, future))
+        return future
+
+    def run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < _BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            try:
+                results = _run_batch(self._db, [job for job, _ in batch])
+            except BaseException as exc:  # never leave the callers waiting on a dead thread
+                results = [(StorageError(f"SQLite writer failed: {exc!r}"), None)] * len(batch)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                self._loop.call_soon_threadsafe(_deliver, [future for _, future in batch], results)
+
+    def stop(self) -> None:
+        """Finish the waiting writes, then end."""
+        self._queue.put(None)
+        self.join(timeout=30)
+
+
+class _LoopWriter:
+    """Group commit on the event loop: the first write opens a transaction and schedules its commit as a
+    callback of the loop; writes that run before that callback join the transaction, each in a savepoint.
+    With synchronous=NORMAL a commit only appends to the WAL (tens of microseconds), cheaper here than
+    handing writes to a thread and back."""
+
+    def __init__(self, db: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
+        self._db = db
+        self._loop = loop
+        self._waiting: list[tuple[asyncio.Future[Any], Any]] = []
+        self._open = False
+        self._scheduled = False
+
+    def submit(self, job: Job) -> asyncio.Future[Any]:
+        db = self._db
+        future: asyncio.Future[Any] = self._loop.create_future()
+        first = not self._open
+        if first:  # the transaction's first write needs no savepoint: its failure rolls back the transaction
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:  # locked by another process past the busy timeout
+                raise StorageError(f"SQLite storage failed: {exc}") from exc
+            self._open = True
+            if not self._scheduled:
+                self._scheduled = True
+                self._loop.call_soon(self._commit)
+        else:
+            db.execute("SAVEPOINT job")
+        try:
+            result = job(db)
+        except Exception as exc:
+            if first:
+                db.execute("ROLLBACK")
+                self._open = False
+            else:
+                db.execute("ROLLBACK TO job")
+                db.execute("RELEASE job")
+            future.set_exception(exc)
+            return future
+        if not first:
+            db.execute("RELEASE job")
+        self._waiting.append((future, result))
+        return future
+
+    def _commit(self) -> None:
+        self._scheduled = False
+        if not self._open:
+            return
+        waiting, self._waiting = self._waiting, []
+        self._open = False
+        error: StorageError | None = None
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            error = StorageError(f"SQLite storage failed: {exc}")
+        for future, result in waiting:
+            if not future.cancelled():
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(result)
+
+    def stop(self) -> None:
+        self._commit()
+
+
 class SqliteStorage(Storage):
     def __init__(self, path: Path | str, durability: Durability = "normal") -> None:
         """`path` may be ":memory:". `normal` survives a crash of the server; `fsync` also a power cut."""
         self._path = str(path)
         self._durability = durability
         self._db: sqlite3.Connection | None = None
+        self._write_db: sqlite3.Connection | None = None
+        self._writer: _Writer | _LoopWriter | None = None
         self._checkpointer: _Checkpointer | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute(f"PRAGMA synchronous={'FULL' if self._durability == 'fsync' else 'NORMAL'}")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
 
     async def open(self) -> None:
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db = self._connect()
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={'FULL' if self._durability == 'fsync' else 'NORMAL'}")
-        db.execute("PRAGMA foreign_keys=ON")
         db.executescript(_SCHEMA)
         self._db = db
         if self._path != ":memory:":
             # Checkpoints copy the WAL into the database file (and fsync it): tens of milliseconds every few
             # hundred writes when a committing request does it. A thread does it instead, beside the writes.
-            db.execute("PRAGMA wal_autocheckpoint=0")
+            self._write_db = self._connect()
+            self._write_db.execute("PRAGMA wal_autocheckpoint=0")
+            loop = asyncio.get_running_loop()
+            if self._durability == "fsync":  # a commit waits for the disk: not on the event loop
+                self._writer = writer = _Writer(self._write_db, loop)
+                writer.start()
+            else:
+                self._writer = _LoopWriter(self._write_db, loop)
             self._checkpointer = _Checkpointer(self._path)
             self._checkpointer.start()
 
     async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
+        if self._write_db is not None:
+            self._write_db.close()
+            self._write_db = None
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -121,11 +310,26 @@ class SqliteStorage(Storage):
 
     @property
     def db(self) -> sqlite3.Connection:
+        """The connection for reads (committed data only)."""
         if self._db is None:
             raise RuntimeError("storage is not open")
         return self._db
 
+    async def _write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `job` in a transaction of the writer (group commit); its result once it is committed."""
+        writer = self._writer
+        if writer is None:
+            ((error, result),) = _run_batch(self.db, [job])
+            if error is not None:
+                raise error
+            return result  # type: ignore[no-any-return]
+        return await writer.submit(job)  # type: ignore[no-any-return]
+
     async def get(self, kind: Kind, ident: str) -> bytes | None:
+        return self.get_now(kind, ident)
+
+    def get_now(self, kind: Kind, ident: str) -> bytes | None:
+        """:meth:`get` without the coroutine, for callers that answer without an await (the fast lane)."""
         row = self.db.execute("SELECT body FROM docs WHERE kind = ? AND id = ?", (kind, ident)).fetchone()
         return None if row is None else bytes(row[0])
 
@@ -151,9 +355,7 @@ class SqliteStorage(Storage):
         return Page([bytes(body) for _, body in rows], cursors.encode(rows[-1][0]) if more and rows else None)
 
     async def create(self, kind: Kind, ident: str, body: bytes, index: Index) -> None:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        def job(db: sqlite3.Connection) -> None:
             try:
                 cur = db.execute(
                     "INSERT INTO docs (kind, id, id_short, semantic_id, body) VALUES (?, ?, ?, ?, ?)",
@@ -161,21 +363,12 @@ class SqliteStorage(Storage):
                 )
             except sqlite3.IntegrityError:
                 raise Conflict(ident) from None
-            self._write_keys(cur.lastrowid, index)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            _write_keys(db, cur.lastrowid, index)
 
-    def _write_keys(self, seq: int | None, index: Index) -> None:
-        rows = [(seq, "asset", n, v) for n, v in index.asset_ids] + [(seq, "ref", n, v) for n, v in index.refs]
-        if rows:
-            self.db.executemany("INSERT INTO doc_keys (seq, category, name, value) VALUES (?, ?, ?, ?)", rows)
+        await self._write(job)
 
     async def update(self, kind: Kind, ident: str, change: Change) -> bytes:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        def job(db: sqlite3.Connection) -> bytes:
             row = db.execute("SELECT seq, body FROM docs WHERE kind = ? AND id = ?", (kind, ident)).fetchone()
             if row is None:
                 raise NotFound(ident)
@@ -184,25 +377,19 @@ class SqliteStorage(Storage):
             db.execute("UPDATE docs SET id_short = ?, semantic_id = ?, body = ? WHERE seq = ?",
                        (index.id_short, index.semantic_id, body, seq))
             db.execute("DELETE FROM doc_keys WHERE seq = ?", (seq,))
-            self._write_keys(seq, index)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return body
+            _write_keys(db, seq, index)
+            return body
+
+        return await self._write(job)
 
     async def delete(self, kind: Kind, ident: str) -> None:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        def job(db: sqlite3.Connection) -> None:
             cur = db.execute("DELETE FROM docs WHERE kind = ? AND id = ?", (kind, ident))
             if cur.rowcount == 0:
                 raise NotFound(ident)
             db.execute("DELETE FROM files WHERE kind = ? AND id = ?", (kind, ident))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+
+        await self._write(job)
 
     async def count(self, kind: Kind) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM docs WHERE kind = ?", (kind,)).fetchone()[0])
@@ -215,11 +402,24 @@ class SqliteStorage(Storage):
         return None if row is None else StoredFile(row[0], row[1], bytes(row[2]))
 
     async def put_file(self, kind: Kind, ident: str, name: str, file: StoredFile) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO files (kind, id, name, content_type, file_name, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (kind, ident, name, file.content_type, file.file_name, file.data),
-        )
+        def job(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR REPLACE INTO files (kind, id, name, content_type, file_name, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, ident, name, file.content_type, file.file_name, file.data),
+            )
+
+        await self._write(job)
 
     async def delete_file(self, kind: Kind, ident: str, name: str) -> bool:
-        cur = self.db.execute("DELETE FROM files WHERE kind = ? AND id = ? AND name = ?", (kind, ident, name))
-        return cur.rowcount > 0
+        def job(db: sqlite3.Connection) -> bool:
+            return db.execute("DELETE FROM files WHERE kind = ? AND id = ? AND name = ?",
+                              (kind, ident, name)).rowcount > 0
+
+        return await self._write(job)
+
+
+def _write_keys(db: sqlite3.Connection, seq: int | None, index: Index) -> None:
+    rows = [(seq, "asset", n, v) for n, v in index.asset_ids] + [(seq, "ref", n, v) for n, v in index.refs]
+    if rows:
+        db.executemany("INSERT INTO doc_keys (seq, category, name, value) VALUES (?, ?, ?, ?)", rows)
