@@ -8,6 +8,7 @@ emptied directly) and loads what it needs through the API. Tests that need anoth
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import sqlite3
@@ -557,6 +558,59 @@ def test_uploads_round_trip(loaded: Api) -> None:
                                 files={"file": ("x.pdf", b"%PDF", "application/pdf")}), 400)
     assert loaded.delete(attachment).status_code == 204
     assert_error(loaded.get(attachment), 404)
+    assert_still_valid(loaded)
+
+
+@contextlib.contextmanager
+def failing_file_store(backend: Backend) -> Iterator[None]:
+    """Every write to the stored files fails (a trigger in the real database), as a full disk or a dropped
+    connection would make it fail, while the documents can still be written."""
+    if backend.name == "sqlite":
+        path = backend.config.data_dir / "twins.db"  # type: ignore[operator]
+        with sqlite3.connect(path, timeout=10) as db:
+            for event in ("INSERT", "DELETE"):
+                db.execute(f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON files "
+                           "BEGIN SELECT RAISE(ABORT, 'file store failing (test)'); END")
+        try:
+            yield
+        finally:
+            with sqlite3.connect(path, timeout=10) as db:
+                db.execute("DROP TRIGGER refuse_insert")
+                db.execute("DROP TRIGGER refuse_delete")
+        return
+    import psycopg
+
+    with psycopg.connect(str(backend.config.db), autocommit=True) as conn:
+        conn.execute("CREATE OR REPLACE FUNCTION twin_test_refuse() RETURNS trigger AS "
+                     "$$ BEGIN RAISE EXCEPTION 'file store failing (test)'; END $$ LANGUAGE plpgsql")
+        conn.execute("CREATE TRIGGER twin_test_refuse BEFORE INSERT OR UPDATE OR DELETE ON twin_files "
+                     "FOR EACH ROW EXECUTE FUNCTION twin_test_refuse()")
+    try:
+        yield
+    finally:
+        with psycopg.connect(str(backend.config.db), autocommit=True) as conn:
+            conn.execute("DROP TRIGGER twin_test_refuse ON twin_files")
+
+
+@pytest.mark.parametrize("target", ["thumbnail", "attachment"])
+def test_an_upload_the_file_store_refuses_changes_nothing(backend: Backend, loaded: Api, target: str) -> None:
+    """Document and file are written in one transaction: when storing the file fails, the document does
+    not name a file that is not there (and a failed removal keeps both)."""
+    path = (f"/shells/{b64(SHELL1)}/asset-information/thumbnail" if target == "thumbnail"
+            else f"{ELEMENTS}/Manual/attachment")
+    upload = {"file": ("first.pdf", b"%PDF-1.7 first", "application/pdf")}
+    assert loaded.request("PUT", path, files=upload).status_code == 204
+    before = loaded.snapshot()
+    with failing_file_store(backend):
+        response = loaded.request("PUT", path, files={"file": ("second.pdf", b"%PDF-1.7 second", "application/pdf")})
+        assert_error(response, 500)
+        assert loaded.snapshot() == before
+        assert_error(loaded.delete(path), 500)
+        assert loaded.snapshot() == before
+    got = loaded.get(path)
+    assert got.status_code == 200 and got.content == b"%PDF-1.7 first"
+    assert loaded.delete(path).status_code == 204
+    assert_error(loaded.delete(path), 404)
     assert_still_valid(loaded)
 
 

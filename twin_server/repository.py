@@ -16,7 +16,7 @@ import orjson
 from twin_server import validate, values
 from twin_server.errors import ApiError, bad_request, not_found
 from twin_server.idshort_path import Located, Token, ensure_children, locate
-from twin_server.storage.base import Conflict, Filter, Index, Kind, NotFound, Page, Storage
+from twin_server.storage.base import Conflict, FileChange, Filter, Index, Kind, NotFound, Page, Storage
 from twin_server.value_splice import Splicer
 
 T = TypeVar("T")
@@ -135,9 +135,10 @@ class Repository:
         self._emit("deleted", kind, ident)
 
     async def modify(self, kind: Kind, ident: str, change: Callable[[dict[str, Any]], T], *,
-                     event: str = "updated", path: str | None = None, value: Any = None) -> tuple[T, dict[str, Any]]:
-        """Run `change` on the parsed document and store the result, atomically, then announce
-        (`event`, `path`, `value`).
+                     event: str = "updated", path: str | None = None, value: Any = None,
+                     file: FileChange | None = None) -> tuple[T, dict[str, Any]]:
+        """Run `change` on the parsed document and store the result, with `file` stored or removed in the
+        same transaction, atomically, then announce (`event`, `path`, `value`). Raises NoFile (from storage).
 
         `change` mutates the document in place and validates what it touched (raising ApiError
         leaves the stored document unchanged).
@@ -152,7 +153,7 @@ class Repository:
             return dumps(doc), index_of(kind, doc)
 
         try:
-            await self.storage.update(kind, ident, apply)
+            await self.storage.update(kind, ident, apply, file)
         except NotFound:
             raise not_found(f"{_LABEL[kind]} {ident!r}") from None
         self._emit(event, kind, ident, path, value)

@@ -25,7 +25,7 @@ from twin_server.routes.common import (
     paged_page,
     parts,
 )
-from twin_server.storage.base import THUMBNAIL, Filter, Kind, StoredFile
+from twin_server.storage.base import THUMBNAIL, FileChange, Filter, Kind, NoFile, StoredFile
 from twin_server.validate import canonical, parse_json
 
 router = APIRouter(tags=["Asset Administration Shell Repository"])
@@ -143,8 +143,7 @@ async def put_thumbnail(request: Request, _p: Writer, aas_id: str) -> Response:
         shell["assetInformation"] = canonical("asset-information", info)
 
     repo = parts(request).repo
-    await repo.modify(Kind.SHELL, ident, change)
-    await repo.storage.put_file(Kind.SHELL, ident, THUMBNAIL, StoredFile(content_type, name, data))
+    await repo.modify(Kind.SHELL, ident, change, file=FileChange(THUMBNAIL, StoredFile(content_type, name, data)))
     return Response(status_code=204)
 
 
@@ -152,14 +151,14 @@ async def put_thumbnail(request: Request, _p: Writer, aas_id: str) -> Response:
 async def delete_thumbnail(request: Request, _p: Writer, aas_id: str) -> Response:
     ident = decode_id(aas_id, "aasIdentifier")
     repo = parts(request).repo
-    await repo.get_bytes(Kind.SHELL, ident)
-    if not await repo.storage.delete_file(Kind.SHELL, ident, THUMBNAIL):
-        raise not_found(f"thumbnail of shell {ident!r}")
 
     def change(shell: dict[str, Any]) -> None:
         shell["assetInformation"].pop("defaultThumbnail", None)
 
-    await repo.modify(Kind.SHELL, ident, change)
+    try:
+        await repo.modify(Kind.SHELL, ident, change, file=FileChange(THUMBNAIL))
+    except NoFile:
+        raise not_found(f"thumbnail of shell {ident!r}") from None
     return Response(status_code=204)
 
 

@@ -31,7 +31,7 @@ from twin_server.routes.common import (
     paged_page,
     parts,
 )
-from twin_server.storage.base import Filter, Kind, StoredFile
+from twin_server.storage.base import FileChange, Filter, Kind, NoFile, StoredFile
 from twin_server.validate import canonical, parse_json
 
 repository = APIRouter(tags=["Submodel Repository"])
@@ -357,22 +357,23 @@ def submodel_interface(prefix: str, target: SubmodelTarget) -> APIRouter:
                 raise bad_request(f"{path}: the upload's fileName or content type: {exc.text}") from None
             (children_of(found.parent) or [])[found.index] = checked
 
-        await repo.modify(Kind.SUBMODEL, ident, change, path=path)
-        await repo.storage.put_file(Kind.SUBMODEL, ident, path, StoredFile(content_type, name, data))
+        await repo.modify(Kind.SUBMODEL, ident, change, path=path,
+                          file=FileChange(path, StoredFile(content_type, name, data)))
         return Response(status_code=204)
 
     @router.delete("/submodel-elements/{path}/attachment", status_code=204)
     async def delete_attachment(request: Request, _p: Writer, ident: Target, path: str) -> Response:
         tokens = _path_tokens(path)
         repo = parts(request).repo
-        await repo.element(ident, tokens, path)
-        if not await repo.storage.delete_file(Kind.SUBMODEL, ident, path):
-            raise not_found(f"attachment of {path!r}")
+        await repo.element(ident, tokens, path)  # a missing element is a 404 before a missing attachment
 
         def change(doc: dict[str, Any]) -> None:
             locate(doc, tokens, path).element.pop("value", None)
 
-        await repo.modify(Kind.SUBMODEL, ident, change, path=path)
+        try:
+            await repo.modify(Kind.SUBMODEL, ident, change, path=path, file=FileChange(path))
+        except NoFile:
+            raise not_found(f"attachment of {path!r}") from None
         return Response(status_code=204)
 
     @router.post("/submodel-elements/{path}/invoke")

@@ -59,6 +59,15 @@ class StoredFile:
     data: bytes = field(repr=False)
 
 
+@dataclass(frozen=True)
+class FileChange:
+    """A file to store (`file`) or remove (None) in the transaction of a document change: an upload then
+    never leaves a document naming a file that is not stored, or a stored file the document does not name."""
+
+    name: str
+    file: StoredFile | None = None
+
+
 #: File name under which a shell's thumbnail is stored.
 THUMBNAIL = "thumbnail"
 
@@ -73,6 +82,10 @@ class Conflict(Exception):
 
 class NotFound(Exception):
     """No identifiable with that id."""
+
+
+class NoFile(Exception):
+    """The file a FileChange removes is not stored."""
 
 
 #: A change to one stored document: gets its current bytes, returns (new bytes, new index)
@@ -101,10 +114,12 @@ class Storage(ABC):
         """Raises Conflict if `ident` exists."""
 
     @abstractmethod
-    async def update(self, kind: Kind, ident: str, change: Change) -> bytes:
-        """Apply `change` to the stored document atomically (no lost update between replicas).
+    async def update(self, kind: Kind, ident: str, change: Change, file: FileChange | None = None) -> bytes:
+        """Apply `change` to the stored document atomically (no lost update between replicas), and store or
+        remove `file` under it in the same transaction.
 
-        Raises NotFound; exceptions from `change` propagate and nothing is written.
+        Raises NotFound, then NoFile (a file to remove is not there); exceptions from `change` propagate and
+        nothing is written.
         """
 
     @abstractmethod

@@ -26,9 +26,11 @@ from twin_server.storage import cursor as cursors
 from twin_server.storage.base import (
     Change,
     Conflict,
+    FileChange,
     Filter,
     Index,
     Kind,
+    NoFile,
     NotFound,
     Page,
     Storage,
@@ -82,6 +84,26 @@ _SCHEMA: tuple[LiteralString, ...] = (
 TABLES: tuple[LiteralString, ...] = ("twin_files", "twin_doc_keys", "twin_docs")
 
 Conn = AsyncConnection[TupleRow]
+
+
+async def _put_file(conn: Conn, kind: Kind, ident: str, name: str, file: StoredFile) -> None:
+    await conn.execute(
+        "INSERT INTO twin_files (kind, id, name, content_type, file_name, data) VALUES (%s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (kind, id, name) DO UPDATE SET content_type = EXCLUDED.content_type,"
+        " file_name = EXCLUDED.file_name, data = EXCLUDED.data",
+        (str(kind), ident, name, file.content_type, file.file_name, file.data),
+    )
+
+
+async def _delete_file(conn: Conn, kind: Kind, ident: str, name: str) -> bool:
+    cur = await conn.execute("DELETE FROM twin_files WHERE kind = %s AND id = %s AND name = %s",
+                             (str(kind), ident, name))
+    return cur.rowcount > 0
+
+
+def _refuse_nul_file(names: str, file: StoredFile) -> None:
+    if _has_nul(names, file.content_type, file.file_name):
+        raise StorageError("PostgreSQL text cannot hold U+0000; the caller must refuse such names")
 
 
 def _has_nul(*texts: str | None) -> bool:
@@ -216,9 +238,11 @@ class PostgresStorage(Storage):
                     "INSERT INTO twin_doc_keys (seq, category, name, value) VALUES (%s, %s, %s, %s)", rows
                 )
 
-    async def update(self, kind: Kind, ident: str, change: Change) -> bytes:
+    async def update(self, kind: Kind, ident: str, change: Change, file: FileChange | None = None) -> bytes:
         if _has_nul(ident):
             raise NotFound(ident)
+        if file is not None and file.file is not None:
+            _refuse_nul_file(file.name, file.file)
         async with self._tx() as conn:
             cur = await conn.execute(
                 "SELECT seq, body FROM twin_docs WHERE kind = %s AND id = %s FOR UPDATE",
@@ -228,6 +252,8 @@ class PostgresStorage(Storage):
             row = await cur.fetchone()
             if row is None:
                 raise NotFound(ident)
+            if file is not None and file.file is None and not await _delete_file(conn, kind, ident, file.name):
+                raise NoFile(file.name)
             seq, old = row
             body, index = change(bytes(old))
             _refuse_nul(ident, index)
@@ -235,6 +261,8 @@ class PostgresStorage(Storage):
                 "UPDATE twin_docs SET id_short = %s, semantic_id = %s, body = %s WHERE seq = %s",
                 (index.id_short, index.semantic_id, body, seq),
             )
+            if file is not None and file.file is not None:
+                await _put_file(conn, kind, ident, file.name, file.file)
             await conn.execute("DELETE FROM twin_doc_keys WHERE seq = %s", (seq,))
             await self._write_keys(conn, seq, index)
         return body
@@ -269,22 +297,12 @@ class PostgresStorage(Storage):
         return None if row is None else StoredFile(row[0], row[1], bytes(row[2]))
 
     async def put_file(self, kind: Kind, ident: str, name: str, file: StoredFile) -> None:
-        if _has_nul(ident, name, file.content_type, file.file_name):
-            raise StorageError("PostgreSQL text cannot hold U+0000; the caller must refuse such names")
+        _refuse_nul_file(ident + name, file)
         async with self._conn() as conn:
-            await conn.execute(
-                "INSERT INTO twin_files (kind, id, name, content_type, file_name, data)"
-                " VALUES (%s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (kind, id, name) DO UPDATE SET content_type = EXCLUDED.content_type,"
-                " file_name = EXCLUDED.file_name, data = EXCLUDED.data",
-                (str(kind), ident, name, file.content_type, file.file_name, file.data),
-            )
+            await _put_file(conn, kind, ident, name, file)
 
     async def delete_file(self, kind: Kind, ident: str, name: str) -> bool:
         if _has_nul(ident, name):
             return False
         async with self._conn() as conn:
-            cur = await conn.execute(
-                "DELETE FROM twin_files WHERE kind = %s AND id = %s AND name = %s", (str(kind), ident, name)
-            )
-            return cur.rowcount > 0
+            return await _delete_file(conn, kind, ident, name)

@@ -26,9 +26,11 @@ from twin_server.storage import cursor as cursors
 from twin_server.storage.base import (
     Change,
     Conflict,
+    FileChange,
     Filter,
     Index,
     Kind,
+    NoFile,
     NotFound,
     Page,
     Storage,
@@ -367,13 +369,17 @@ class SqliteStorage(Storage):
 
         await self._write(job)
 
-    async def update(self, kind: Kind, ident: str, change: Change) -> bytes:
+    async def update(self, kind: Kind, ident: str, change: Change, file: FileChange | None = None) -> bytes:
         def job(db: sqlite3.Connection) -> bytes:
             row = db.execute("SELECT seq, body FROM docs WHERE kind = ? AND id = ?", (kind, ident)).fetchone()
             if row is None:
                 raise NotFound(ident)
+            if file is not None and file.file is None and not _delete_file(db, kind, ident, file.name):
+                raise NoFile(file.name)
             seq, old = row
             body, index = change(bytes(old))
+            if file is not None and file.file is not None:
+                _put_file(db, kind, ident, file.name, file.file)
             db.execute("UPDATE docs SET id_short = ?, semantic_id = ?, body = ? WHERE seq = ?",
                        (index.id_short, index.semantic_id, body, seq))
             db.execute("DELETE FROM doc_keys WHERE seq = ?", (seq,))
@@ -402,21 +408,19 @@ class SqliteStorage(Storage):
         return None if row is None else StoredFile(row[0], row[1], bytes(row[2]))
 
     async def put_file(self, kind: Kind, ident: str, name: str, file: StoredFile) -> None:
-        def job(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT OR REPLACE INTO files (kind, id, name, content_type, file_name, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (kind, ident, name, file.content_type, file.file_name, file.data),
-            )
-
-        await self._write(job)
+        await self._write(lambda db: _put_file(db, kind, ident, name, file))
 
     async def delete_file(self, kind: Kind, ident: str, name: str) -> bool:
-        def job(db: sqlite3.Connection) -> bool:
-            return db.execute("DELETE FROM files WHERE kind = ? AND id = ? AND name = ?",
-                              (kind, ident, name)).rowcount > 0
+        return await self._write(lambda db: _delete_file(db, kind, ident, name))
 
-        return await self._write(job)
+
+def _put_file(db: sqlite3.Connection, kind: Kind, ident: str, name: str, file: StoredFile) -> None:
+    db.execute("INSERT OR REPLACE INTO files (kind, id, name, content_type, file_name, data) VALUES (?, ?, ?, ?, ?, ?)",
+               (kind, ident, name, file.content_type, file.file_name, file.data))
+
+
+def _delete_file(db: sqlite3.Connection, kind: Kind, ident: str, name: str) -> bool:
+    return db.execute("DELETE FROM files WHERE kind = ? AND id = ? AND name = ?", (kind, ident, name)).rowcount > 0
 
 
 def _write_keys(db: sqlite3.Connection, seq: int | None, index: Index) -> None:
