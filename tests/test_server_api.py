@@ -566,7 +566,7 @@ def failing_file_store(backend: Backend) -> Iterator[None]:
     """Every write to the stored files fails (a trigger in the real database), as a full disk or a dropped
     connection would make it fail, while the documents can still be written."""
     if backend.name == "sqlite":
-        path = backend.config.data_dir / "twins.db"  # type: ignore[operator]
+        path = backend.config.data_dir / "twins.db"
         with sqlite3.connect(path, timeout=10) as db:
             for event in ("INSERT", "DELETE"):
                 db.execute(f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON files "
