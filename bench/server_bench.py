@@ -482,8 +482,25 @@ end
     return "\n".join(lines)
 
 
+PIN_MODES = ("none", "shared", "split")
+
+
+def pin(mode: str) -> tuple[set[int], set[int]] | None:
+    """Pin this process (and so the servers it starts) for `--pin`; the CPUs of the servers and of wrk."""
+    if mode == "none":
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    server = {cpus[0]}
+    client = server if mode == "shared" else set(cpus[1:])
+    if not client:
+        raise BenchError("--pin split needs at least two usable CPUs")
+    os.sched_setaffinity(0, server)
+    return server, client
+
+
 class Wrk:
-    def __init__(self, workdir: Path, duration: int, warmup: int, timeout_s: float) -> None:
+    def __init__(self, workdir: Path, duration: int, warmup: int, timeout_s: float,
+                 cpus: set[int] | None = None) -> None:
         binary = shutil.which("wrk")
         if binary is None:
             raise BenchError("wrk is not installed (Debian: apt-get install wrk)")
@@ -494,6 +511,8 @@ class Wrk:
         self.timeout_s = timeout_s
         self.runs = 0
         self.scripts = 0
+        #: CPUs wrk runs on (--pin), else those of this process.
+        self.cpus = cpus
 
     def version(self) -> str:
         out = subprocess.run([self.binary, "-v"], capture_output=True, text=True)
@@ -526,7 +545,9 @@ class Wrk:
         argv = [self.binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={self.timeout_s:g}s",
                 "-s", str(script), f"http://{HOST}:{server.port}{path}", "--", str(run_id),
                 str(paths_file) if paths_file else ""]
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + self.timeout_s + 60)
+        cpus = self.cpus
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + self.timeout_s + 60,
+                             preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus))
         data: dict[str, Any] | None = None
         for line in out.stdout.splitlines():
             if line.startswith("WRKJSON "):
@@ -1137,6 +1158,9 @@ def print_report(report: dict[str, Any], cases: list[Case], connections: Sequenc
               + ", ".join(cfg["runtimes"][1:]) + " (rows 'on ...'; last column also against the first)")
     if cfg["runtimes_skipped"]:
         print(f"skipped runtimes (not installed): {', '.join(cfg['runtimes_skipped'])}")
+    if m.get("pin"):
+        print(f"pinned (--pin {m['pin']['mode']}): servers on CPU {m['pin']['servers']}, wrk on CPU {m['pin']['wrk']}; "
+              "not what a server on a machine gets: compare with an unpinned run")
     print(f"load: {cfg['duration_s']:g} s per run after {cfg['warmup_s']:g} s warm-up; "
           + ", ".join(f"{c} conn = -t{1 if c == 1 else min(2, c)} -c{c}" for c in connections))
     if cases:
@@ -1385,6 +1409,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="comma-separated HTTP servers to run TwinEdge on (twinedge server --runtime), the "
                              "first also for the fsync writes and the goals; granian is skipped when not installed")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--pin", choices=PIN_MODES, default="none",
+                        help="CPU affinity (default none: what a server gets on a machine): 'shared' puts the "
+                             "servers and wrk on the first CPU, 'split' the servers on the first CPU and wrk on "
+                             "the others")
     args = parser.parse_args(argv)
     runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
     if not runtimes or any(r not in RUNTIMES for r in runtimes) or len(set(runtimes)) != len(runtimes):
@@ -1436,6 +1464,10 @@ def main(argv: list[str] | None = None) -> int:
             workdir = Path(tmp)
             wrk = Wrk(workdir, args.duration, args.warmup, args.timeout)
             report["machine"] = machine_facts(wrk)
+            pinned = pin(args.pin)
+            if pinned is not None:
+                wrk.cpus = pinned[1]
+                report["machine"]["pin"] = {"mode": args.pin, "servers": sorted(pinned[0]), "wrk": sorted(pinned[1])}
             report["config"] = {"duration_s": args.duration, "warmup_s": args.warmup, "cases": args.case_keys,
                                 "connections": args.connection_counts, "basyx": not args.no_basyx,
                                 "basyx_server": args.basyx_server, "scale": args.scale,

@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 import uvicorn
+from starlette.responses import Response as StarletteResponse
 
 from tests.server import REPRESENTATIVE, free_port
 from twin_server.app import create_app
@@ -25,6 +26,9 @@ from twin_server.auth import AuthConfig, Role, TokenConfig, hash_token
 from twin_server.config import ServerConfig
 from twin_server.fastlane import FastLane
 from twin_server.http_protocol import protocol_for
+from twin_server.routes import shells
+from twin_server.routes.common import paged_page
+from twin_server.storage.base import Page
 
 TIMEOUT = 10
 SUBMODEL = "urn:example:sm:press-01:AllKinds"
@@ -49,14 +53,14 @@ class Served:
 
 
 @contextmanager
-def serve(config: ServerConfig) -> Iterator[Served]:
+def serve(config: ServerConfig, keep_alive: int = 5) -> Iterator[Served]:
     """`twinedge server`'s uvicorn set-up (the fast protocol) in a thread, on a free loopback port."""
     config = config.model_copy(update={"host": "127.0.0.1", "port": free_port()})
     app = create_app(config, environ={})
     assert app.fast_lane is not None
     server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
                                            lifespan="on", http=protocol_for(app.fast_lane), loop="auto",
-                                           timeout_graceful_shutdown=2))
+                                           timeout_graceful_shutdown=2, timeout_keep_alive=keep_alive))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -204,6 +208,19 @@ def test_keep_alive_and_connection_close(open_server: Served) -> None:
         assert conn.closed_by_server()
 
 
+def test_idle_connections_are_closed_after_the_keep_alive_timeout(tmp_path: Path) -> None:
+    """The protocol keeps one idle timer for many answers: requests spaced out over more than the timeout keep
+    the connection open (the timer is re-armed for the time left), and it is closed once idle long enough."""
+    config = ServerConfig(data_dir=tmp_path, load=[REPRESENTATIVE])
+    with serve(config, keep_alive=1) as served, Connection(served.port) as conn:
+        for _ in range(6):
+            assert conn.call("GET", TEMPERATURE).status == 200
+            time.sleep(0.3)
+        assert conn.call("PATCH", f"{TEMPERATURE}/$value", b"12.5").status == 204  # uvicorn's timer, then ours
+        assert conn.call("GET", f"{TEMPERATURE}/$value").json() == {"Temperature": 12.5}
+        assert conn.closed_by_server()
+
+
 def test_pipelined_requests_are_answered_in_order(open_server: Served) -> None:
     """Fast and slow (uvicorn's) requests in one send: answers in request order, each write seen by the
     requests after it."""
@@ -298,3 +315,51 @@ def test_auth_decided_or_left_to_the_application(auth_server: Served) -> None:
         assert conn.call("GET", value_path, headers=reader).json() == {"Temperature": 41.5}
         assert conn.call("PATCH", value_path, b"30.5", headers=writer).status == 204
         assert conn.call("GET", value_path, headers=writer).json() == {"Temperature": 30.5}
+        assert conn.call("GET", "/api/v3.0/shells?limit=1").status == 401
+        assert conn.call("GET", "/api/v3.0/shells?limit=1", headers={"Authorization": "Bearer wrong"}).status == 401
+        assert len(conn.call("GET", "/api/v3.0/shells?limit=1", headers=reader).json()["result"]) == 1  # type: ignore[index]
+
+
+def test_shell_pages_match_the_applications(open_server: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`GET /shells` with only limit and cursor is answered by the lane (no FastAPI routing); other forms
+    (here a percent-encoded limit, an unknown parameter, a bad cursor) by the application: same pages."""
+    routed: list[int] = []
+
+    def counting(page: Page) -> StarletteResponse:
+        routed.append(len(page.items))
+        return paged_page(page)
+
+    monkeypatch.setattr(shells, "paged_page", counting)
+    with Connection(open_server.port) as conn:
+        fast = conn.call("GET", "/api/v3.0/shells?limit=1")
+        slow = conn.call("GET", "/api/v3.0/shells?limit=%31")
+        assert fast.status == slow.status == 200 and fast.body == slow.body
+        assert set(fast.headers) == set(slow.headers) == {"date", "server", "content-type", "content-length"}
+        cursor = fast.json()["paging_metadata"]["cursor"]  # type: ignore[index]
+        ids = [s["id"] for s in fast.json()["result"]]  # type: ignore[index]
+        nxt = conn.call("GET", f"/api/v3.1/shells?cursor={cursor}&limit=1")
+        assert nxt.body == conn.call("GET", f"/api/v3.1/shells?cursor={cursor}&limit=%31").body
+        ids += [s["id"] for s in nxt.json()["result"]]  # type: ignore[index]
+        assert ids == ["urn:example:aas:press-01", "urn:example:aas:press-02"]
+        every = conn.call("GET", "/api/v3.0/shells")
+        assert [s["id"] for s in every.json()["result"]] == ids  # type: ignore[index]
+        assert every.json()["paging_metadata"] == {}  # type: ignore[index]
+        assert conn.call("GET", "/api/v3.0/shells?limit=0").status == 400
+        assert conn.call("GET", "/api/v3.0/shells?cursor=bm90LWEtY3Vyc29y").status == 400
+        assert conn.call("GET", "/api/v3.0/shells?limit=1&limit=2").status == 200
+        assert conn.call("GET", "/api/v3.0/shells?idShort=nothing").json()["result"] == []  # type: ignore[index]
+    # the route built only the pages the lane left to it (the 400s are answered before)
+    assert routed == [1, 1, 2, 0]  # `limit=1&limit=2`: the last one counts
+
+
+def test_shell_pages_see_writes_at_once(open_server: Served) -> None:
+    shell = {"modelType": "AssetAdministrationShell", "id": "urn:example:aas:fastpath-new", "idShort": "New",
+             "assetInformation": {"assetKind": "Instance", "globalAssetId": "urn:example:asset:new"}}
+    path = f"/api/v3.0/shells/{b64(shell['id'])}"  # type: ignore[arg-type]
+    with Connection(open_server.port) as conn:
+        assert conn.call("POST", "/api/v3.0/shells", orjson.dumps(shell)).status == 201
+        try:
+            assert shell["id"] in [s["id"] for s in conn.call("GET", "/api/v3.0/shells").json()["result"]]  # type: ignore[index]
+        finally:
+            assert conn.call("DELETE", path).status == 204
+        assert shell["id"] not in [s["id"] for s in conn.call("GET", "/api/v3.0/shells").json()["result"]]  # type: ignore[index]

@@ -6,6 +6,8 @@ Served here, for `/api/v3.0` and `/api/v3.1`, only in their plain form (no query
 
 * `GET /submodels/{id}`, `GET /submodels/{id}/submodel-elements/{path}` and `.../{path}/$value`
 * `PATCH /submodels/{id}/$value` and `PATCH /submodels/{id}/submodel-elements/{path}/$value`
+* `GET /shells` with no query but `limit` and `cursor` (through :meth:`FastLane.serve` only: the store's
+  page query is awaited)
 
 Everything else, and any of these that is not plainly well-formed (an id that is not base64url, a
 refused token, a CORS request when CORS is on, ...), goes on to the full application, which gives the
@@ -32,13 +34,14 @@ from twin_server import idshort_path
 from twin_server.auth import AuthError, Role
 from twin_server.errors import ApiError, result_body
 from twin_server.limits import BodyTooLarge, declared_too_large, read_body, reject
-from twin_server.routes.common import Parts
-from twin_server.storage.base import Kind
+from twin_server.routes.common import DEFAULT_LIMIT, MAX_LIMIT, Parts, paged
+from twin_server.storage.base import Filter, Kind
 from twin_server.validate import parse_json
 
 log = logging.getLogger(__name__)
 
 _PREFIXES = ("/api/v3.0/submodels/", "/api/v3.1/submodels/")
+_SHELLS = ("/api/v3.0/shells", "/api/v3.1/shells")
 _JSON = (b"content-type", b"application/json")
 _INTERNAL = result_body(500, "internal error; the server log has the details")
 #: Routes remembered by (method, path); the table is emptied when it reaches this size.
@@ -109,6 +112,8 @@ class FastLane:
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> bool:
         """Answer the request if it is one of the fast lane's; False (having neither received nor sent) if not."""
         method = scope["method"]
+        if method == "GET" and scope["path"] in _SHELLS:
+            return await self._list_shells(scope, send)
         if (method != "GET" and method != "PATCH") or scope["query_string"]:
             return False
         route = self._route(method, scope["path"])
@@ -135,6 +140,21 @@ class FastLane:
             await reject(send, self.max_body_bytes)
             return True
         await _send(send, *await self.write(route, body, scope["path"]))
+        return True
+
+    async def _list_shells(self, scope: Scope, send: Send) -> bool:
+        """`GET /shells` with at most `limit` and `cursor` in its query: the stored shells' bytes joined into the
+        page (as `routes/shells.py` does) without FastAPI's query and dependency machinery, which costs more
+        than the query itself. Nothing is cached: every request reads the store. False (nothing received or
+        sent) for any other form and for any error, which the application then answers."""
+        query = _page_query(scope["query_string"])
+        if query is None or not self._admits(scope["headers"], Role.READER, with_body=False):
+            return False
+        try:
+            page = await self.parts.repo.page(Kind.SHELL, Filter(), *query)
+        except Exception:  # a bad cursor (400) and the unexpected: the application answers them
+            return False
+        await _send(send, 200, bytes(paged(page.items, page.cursor).body))
         return True
 
     def accept_write(self, path: str, headers: Iterable[tuple[bytes, bytes]]) -> Route | None:
@@ -232,6 +252,29 @@ def _route(path: str, method: str) -> Route | None:
     except ApiError:
         return None
     return Route(ident, rest[2], tokens, len(rest) == 4)
+
+
+def _page_query(raw: bytes) -> tuple[int, str | None] | None:
+    """(limit, cursor) of a query string that holds nothing else, each at most once, in plain form (no
+    percent-encoding), within the route's bounds; None when the application has to decide."""
+    limit, cursor = DEFAULT_LIMIT, None
+    seen: set[bytes] = set()
+    for item in raw.split(b"&") if raw else ():
+        name, sep, value = item.partition(b"=")
+        if not sep or name in seen or b"%" in item or b"+" in item:
+            return None
+        seen.add(name)
+        if name == b"limit":
+            if not value.isdigit() or len(value) > 4 or not 1 <= int(value) <= MAX_LIMIT:
+                return None
+            limit = int(value)
+        elif name == b"cursor":
+            if not 1 <= len(value) <= 200:
+                return None
+            cursor = value.decode("latin-1")
+        else:
+            return None
+    return limit, cursor
 
 
 def _extra(exc: ApiError) -> list[tuple[bytes, bytes]]:

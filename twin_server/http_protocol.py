@@ -64,15 +64,39 @@ class FastHttpToolsProtocol(HttpToolsProtocol):
         self._body: list[bytes] = []
         #: A GET was answered here during the current data_received.
         self._answered = False
+        #: When the connection went idle after GETs answered here (None: a request is under way or uvicorn
+        #: keeps the time), and the timer that closes it once it has been idle for the keep-alive timeout.
+        self._idle_since: float | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     def data_received(self, data: bytes) -> None:
         self._answered = False
+        self._idle_since = None
         super().data_received(data)
         if (self._answered and self.timeout_keep_alive_task is None and not self.transport.is_closing()
                 and (self.cycle is None or self.cycle.response_complete)):
-            # What uvicorn's on_response_complete does after the last answer: close an idle connection later.
-            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
-                                                                self.timeout_keep_alive_handler)
+            # What uvicorn's on_response_complete does after the last answer (close the connection once idle
+            # for the keep-alive timeout), with one timer for many requests instead of one per request (making
+            # and cancelling a timer costs more than a third of the protocol's Python work for a GET).
+            self._idle_since = self.loop.time()
+            if self._idle_timer is None:
+                self._idle_timer = self.loop.call_later(self.timeout_keep_alive, self._idle_check)
+
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        if self._idle_since is None:
+            return  # busy: the end of the request arms a timer again (this protocol's or uvicorn's)
+        remaining = self._idle_since + self.timeout_keep_alive - self.loop.time()
+        if remaining > 0:
+            self._idle_timer = self.loop.call_later(remaining, self._idle_check)
+        else:
+            self.timeout_keep_alive_handler()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         self._answer = None
