@@ -14,6 +14,7 @@ import uvicorn
 
 from twin_server.app import create_app
 from twin_server.config import ServerConfig
+from twin_server.fastlane import FastLane
 from twin_server.http_protocol import protocol_for
 from twin_server.storage.base import Storage
 
@@ -32,17 +33,19 @@ class RunningServer:
     base: str
     """e.g. http://127.0.0.1:PORT/api/v3.0"""
     config: ServerConfig
+    lane: FastLane
 
 
 @contextmanager
-def run_server(config: ServerConfig, *, storage: Storage | None = None, environ: dict[str, str] | None = None) \
-        -> Iterator[RunningServer]:
+def run_server(config: ServerConfig, *, storage: Storage | None = None, environ: dict[str, str] | None = None,
+               keep_alive: int = 5) -> Iterator[RunningServer]:
+    """`keep_alive`: seconds an idle connection stays open (uvicorn's default)."""
     config = config.model_copy(update={"host": "127.0.0.1", "port": free_port()})
     app = create_app(config, storage=storage, environ=environ or {})
     assert app.fast_lane is not None
     # The HTTP protocol `twinedge server` runs (the fast lane's calls answered without ASGI).
     server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
-                                           lifespan="on", timeout_graceful_shutdown=2,
+                                           lifespan="on", timeout_graceful_shutdown=2, timeout_keep_alive=keep_alive,
                                            http=protocol_for(app.fast_lane)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -52,7 +55,7 @@ def run_server(config: ServerConfig, *, storage: Storage | None = None, environ:
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
     try:
-        yield RunningServer(f"http://127.0.0.1:{config.port}/api/v3.0", config)
+        yield RunningServer(f"http://127.0.0.1:{config.port}/api/v3.0", config, app.fast_lane)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

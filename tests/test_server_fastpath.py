@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,15 +16,12 @@ from pathlib import Path
 
 import orjson
 import pytest
-import uvicorn
 from starlette.responses import Response as StarletteResponse
 
-from tests.server import REPRESENTATIVE, free_port
-from twin_server.app import create_app
+from tests.server import REPRESENTATIVE, run_server
 from twin_server.auth import AuthConfig, Role, TokenConfig, hash_token
 from twin_server.config import ServerConfig
 from twin_server.fastlane import FastLane
-from twin_server.http_protocol import protocol_for
 from twin_server.routes import shells
 from twin_server.routes.common import paged_page
 from twin_server.storage.base import Page
@@ -55,24 +51,8 @@ class Served:
 @contextmanager
 def serve(config: ServerConfig, keep_alive: int = 5) -> Iterator[Served]:
     """`twinedge server`'s uvicorn set-up (the fast protocol) in a thread, on a free loopback port."""
-    config = config.model_copy(update={"host": "127.0.0.1", "port": free_port()})
-    app = create_app(config, environ={})
-    assert app.fast_lane is not None
-    server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
-                                           lifespan="on", http=protocol_for(app.fast_lane), loop="auto",
-                                           timeout_graceful_shutdown=2, timeout_keep_alive=keep_alive))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    try:
-        yield Served(config.port, config.data_dir, app.fast_lane)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with run_server(config, keep_alive=keep_alive) as running:
+        yield Served(running.config.port, running.config.data_dir, running.lane)
 
 
 @pytest.fixture(scope="module")
