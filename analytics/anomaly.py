@@ -50,6 +50,13 @@ class AnomalyConfig(BaseModel):
     lags: int = Field(default=5, ge=1, description="forecast: rows of history (of every signal) the forecaster sees")
     score_window: int = Field(default=10, ge=1, description="forecast: trailing rows averaged in the residual score")
     seed: int = 0
+    #: Floor each feature's scale at the resolution of its signal (see :func:`fit_detector`).
+    resolution_floor: bool = True
+    #: ``theory``: the limits above. ``loo``: also score each training row with a detector fitted on the others
+    #: and widen the limit to the ``far`` quantile of a log-normal fitted to those scores. Theory assumes many
+    #: rows; with a few dozen (a live model learnt in minutes) it is far too tight, and leave-one-out shows by
+    #: how much. Never narrows the theoretical limit.
+    calibration: Literal["theory", "loo"] = "theory"
 
 
 class Detector:
@@ -65,8 +72,7 @@ class Detector:
     def _z(self, x: Array) -> Array:
         return (x[:, self.keep] - self.mean) / self.scale
 
-    def score(self, x: Array) -> Array:
-        """Normalised anomaly score per row (alarm when > 1)."""
+    def _score(self, x: Array) -> Array:
         z = self._z(np.asarray(x, dtype=np.float64))
         m = self.config.method
         st = self.state
@@ -86,6 +92,10 @@ class Detector:
             raw = -st["forest"].score_samples(z)
             return np.asarray(raw / st["limit"], dtype=np.float64)
         return np.asarray(np.abs(z).max(axis=1) / st["limit"], dtype=np.float64)
+
+    def score(self, x: Array) -> Array:
+        """Normalised anomaly score per row (alarm when > 1)."""
+        return np.asarray(self._score(x) / self.state.get("widen", 1.0), dtype=np.float64)
 
     def contributions(self, x: Array) -> Array:
         """Per-feature share (of the kept features) of the squared standardised deviation; rows sum to 1."""
@@ -107,12 +117,23 @@ def _q_limit(residual_eigs: Array, alpha: float) -> float:
     return float(th1 * inner ** (1.0 / h0))
 
 
-def fit_detector(x: Array, config: AnomalyConfig) -> Detector:
-    """Fit on normal rows only. Constant features are left out (listed in ``keep``); all constant is an error."""
+def fit_detector(x: Array, config: AnomalyConfig, floor: Array | None = None) -> Detector:
+    """Fit on normal rows only. Constant features are left out (listed in ``keep``); all constant is an error.
+
+    ``floor`` (per feature, in its units) is the smallest scale a feature may get: a quantised signal (a Modbus
+    register in 0.01 K steps) can sit on one level through a short training run, and its tiny spread would
+    otherwise turn the first one-step change into a score in the thousands.
+    """
     if config.method == "forecast":
         raise ValueError("method 'forecast' works on row streams in time order: train it with analytics.model.train "
                          "or analytics.forecast.fit_forecast")
     x = np.asarray(x, dtype=np.float64)
+    if config.calibration == "loo" and config.limit is None:
+        return _calibrated(x, config, floor)
+    return _fit(x, config, floor)
+
+
+def _fit(x: Array, config: AnomalyConfig, floor: Array | None) -> Detector:
     n, p = x.shape
     if n < max(10, p + 2):
         raise DataError(f"{n} normal rows for {p} features is too few to learn normal operation; give at least "
@@ -124,6 +145,8 @@ def fit_detector(x: Array, config: AnomalyConfig) -> Detector:
     keep = scale > 1e-12 * np.maximum(1.0, np.abs(mean))
     if not keep.any():
         raise DataError("every feature is constant in the training data; the signals never moved: check the sensors")
+    if floor is not None and config.resolution_floor:
+        scale = np.maximum(scale, np.asarray(floor, dtype=np.float64))
     det = Detector(config, mean[keep], scale[keep], keep)
     z = det._z(x)
     p = int(keep.sum())
@@ -151,3 +174,38 @@ def fit_detector(x: Array, config: AnomalyConfig) -> Detector:
     else:
         det.state = {"limit": config.limit or float(stats.norm.ppf(1 - alpha / (2 * p)))}
     return det
+
+
+#: Phase I trims at most this share of the training rows: more than that is not a few upsets but the data.
+MAX_TRIMMED = 0.2
+
+
+def _calibrated(x: Array, config: AnomalyConfig, floor: Array | None) -> Detector:
+    """Leave-one-out calibration with a Phase I clean-up, as for a control chart: training rows whose held-out
+    score is far beyond the others (a start-up transient, a stalled sensor) are left out and the detector is
+    refitted; then the limit is widened to the ``far`` quantile of a log-normal fitted to the held-out scores."""
+    inner = config.model_copy(update={"calibration": "theory"})
+    z = float(stats.norm.ppf(1 - config.far))
+    logs = np.log(_held_out(x, inner, floor))
+    centre = float(np.median(logs))
+    spread = 1.4826 * float(np.median(np.abs(logs - centre))) or float(logs.std(ddof=1))
+    n, p = x.shape
+    room = min(int(MAX_TRIMMED * n), n - 1 - max(10, p + 2))  # what is left must still allow leave-one-out
+    order = np.argsort(logs)[::-1]
+    cut = centre + float(stats.norm.ppf(1 - config.far / 10)) * spread  # gross upsets only, not the tail
+    outliers = [int(i) for i in order[: max(room, 0)] if logs[i] > cut]
+    if outliers:
+        x = np.delete(x, outliers, axis=0)
+        logs = np.log(_held_out(x, inner, floor))
+    det = _fit(x, inner, floor)
+    det.state["widen"] = max(1.0, float(np.exp(logs.mean() + z * logs.std(ddof=1))))
+    det.state["trimmed_rows"] = sorted(outliers)
+    return det
+
+
+def _held_out(x: Array, config: AnomalyConfig, floor: Array | None) -> Array:
+    try:
+        scores = [_fit(np.delete(x, i, axis=0), config, floor).score(x[i:i + 1])[0] for i in range(x.shape[0])]
+    except DataError as exc:
+        raise DataError(f"leave-one-out calibration needs one row more than fitting: {exc}") from None
+    return np.asarray(np.maximum(np.array(scores), 1e-12), dtype=np.float64)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, model_validator
 
 from aas_models import ids
 from aas_models.builders import operational_data
@@ -68,6 +68,10 @@ class LiveConfig(BaseModel):
     #: autocorrelated, so the 4-of-5 and 8-in-a-row rules (WE3, WE4) fire on normal drift; the
     #: default keeps the rules that stay meaningful there.
     spc_rules: list[str] = Field(default_factory=lambda: ["WE1", "WE2"], min_length=1)
+    #: Per signal, the smallest change that matters (its units). Oil temperature wanders by tenths of a
+    #: kelvin in healthy operation, more than a few minutes of training show; a cooler fault moves it by
+    #: kelvins.
+    tolerance: dict[str, NonNegativeFloat] = Field(default_factory=lambda: {"OilTemperature": 1.0})
     cycle_seconds: float = Field(default=5.0, gt=0)
     train_cycles: int = Field(default=24, ge=8)
     far: float = Field(default=0.002, gt=0, lt=0.5, description="false-alarm target per cycle")
@@ -78,7 +82,7 @@ class LiveConfig(BaseModel):
 
     @model_validator(mode="after")
     def _enough_cycles(self) -> LiveConfig:
-        needed = FEATURES_PER_SIGNAL * len(self.signals) + 2
+        needed = FEATURES_PER_SIGNAL * len(self.signals) + 3  # + 1: the limit is calibrated leave-one-out
         if self.train_cycles < needed:
             raise ValueError(f"train_cycles {self.train_cycles} is too few to learn {len(self.signals)} signals "
                              f"({FEATURES_PER_SIGNAL} features each): give at least {needed}")
@@ -162,9 +166,10 @@ class AssetWatch:
         if not len(table["t"]):
             raise AnalyticsError(f"{self.asset}: no data for {', '.join(c.signals)} in the first "
                                  f"{c.train_cycles} cycles: is the agent writing {c.store}?")
-        model: Model = train(
-            table, Roles(signals=list(c.signals), cycle="cycle"),
-            TrainConfig(task="anomaly", anomaly=AnomalyConfig(far=c.far),
+        # In a worker thread: the demo runs the simulator and the agent on this event loop.
+        model: Model = await asyncio.to_thread(
+            train, table, Roles(signals=list(c.signals), cycle="cycle"),
+            TrainConfig(task="anomaly", anomaly=AnomalyConfig(far=c.far, calibration="loo"), tolerance=c.tolerance,
                         samples=SampleConfig(nan_policy="drop",
                                              features=FeatureConfig(statistics=list(STATISTICS)))),
             protocol=f"live: first {c.train_cycles} cycles of {c.cycle_seconds:g} s from {self.start.isoformat()}")

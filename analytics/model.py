@@ -18,11 +18,12 @@ in memory: ``score`` on one cycle costs a feature pass plus one detector/classif
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, model_validator
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
 from .anomaly import AnomalyConfig, Detector, fit_detector
@@ -66,6 +67,11 @@ class TrainConfig(BaseModel):
     anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     normal_labels: list[Any] = Field(default_factory=lambda: [0, 0.0, "0", "normal", "ok", "OK"])
+    tolerance: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict,
+        description="anomaly: per signal, the smallest change that matters (in its units); the features in the "
+        "signal's units never get a finer scale. Default and minimum: the signal's measured quantisation step. "
+        "Set it for slow signals that wander in normal operation (oil temperature) when training is short")
     exclude_drifting: bool = Field(
         default=False,
         description="anomaly: drop signals whose trend over the training range exceeds their residual spread (they "
@@ -216,6 +222,34 @@ def _fit_forecast(s: Samples, roles: Roles, config: TrainConfig) -> ForecastDete
     return det
 
 
+#: Feature kinds (``signal.kind``) in the signal's own units: their scale cannot be finer than its resolution.
+_IN_SIGNAL_UNITS = re.compile(r"^(mean|std|min|max|rms|peak|seg\d+|segdiff\d+|p\d+|d\d+)$")
+
+
+def _resolution(values: Array) -> float:
+    """Smallest step between distinct values (0 for a continuous signal's tiny steps is fine: no floor)."""
+    levels = np.unique(values[np.isfinite(values)])
+    if levels.size < 2:
+        return 0.0
+    steps = np.diff(levels)
+    steps = steps[steps > 1e-6 * max(1.0, float(np.abs(levels).max()))]  # float32 round-off is not a step
+    return float(steps.min()) if steps.size else 0.0
+
+
+def _resolution_floor(tab: Table, signals: list[str], names: list[str], tolerance: dict[str, float]) -> Array:
+    """Per feature: the resolution (or larger tolerance) of the signal whose units it carries, else 0."""
+    res = {s: max(_resolution(tab[s].astype(np.float64)), tolerance.get(s, 0.0))
+           for s in signals if s in tab and tab[s].dtype.kind in "fiub"}
+    floor = np.zeros(len(names))
+    for i, name in enumerate(names):
+        signal, _, kind = name.rpartition(".")
+        if name in res:  # raw signal columns (window 1)
+            floor[i] = res[name]
+        elif signal in res and _IN_SIGNAL_UNITS.match(kind):
+            floor[i] = res[signal]
+    return floor
+
+
 def train(table: Any, roles: Roles, config: TrainConfig, protocol: str = "", metrics: dict[str, Any] | None = None,
           sample_weight: Array | None = None) -> Model:
     """Train a model on ``table``. ``protocol`` and ``metrics`` are stored as metadata for later readers."""
@@ -247,7 +281,7 @@ def train(table: Any, roles: Roles, config: TrainConfig, protocol: str = "", met
         x = s.x
         if s.labels is not None:
             x = x[_is_normal(s.labels, config.normal_labels)]
-        estimator = fit_detector(x, config.anomaly)
+        estimator = fit_detector(x, config.anomaly, _resolution_floor(tab, roles.signals, names, config.tolerance))
     else:
         assert s.labels is not None
         if len(set(map(str, s.labels))) < 2:

@@ -64,9 +64,11 @@ async def read_cycles(store: TimeSeriesStore, series: dict[str, tuple[str, str]]
     then rejects or drops the cycle as its nan_policy says).
     """
     end = start + dt.timedelta(seconds=cycle_seconds * cycles)
-    points = {s: await store.read(SeriesKey(sm, path), start, end, limit=100_000) for s, (sm, path) in series.items()}
+    # One cycle of look-back: a report-on-change signal may have its last value from before ``start``.
+    since = start - dt.timedelta(seconds=cycle_seconds)
+    points = {s: await store.read(SeriesKey(sm, path), since, end, limit=100_000) for s, (sm, path) in series.items()}
     first = next(iter(series))
-    times = np.array([p.time.timestamp() for p in points[first]], dtype=np.float64)
+    times = np.array([p.time.timestamp() for p in points[first] if p.time >= start], dtype=np.float64)
     table: dict[str, np.ndarray[Any, Any]] = {}
     for s, pts in points.items():
         at = np.array([p.time.timestamp() for p in pts], dtype=np.float64)

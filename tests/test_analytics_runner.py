@@ -58,14 +58,15 @@ def test_runner_scores_cycles_into_condition_monitoring(tmp_path: Path) -> None:
             await store.write(_samples(c, False, rng))
         await store.write(_samples(TRAIN, False, rng))
         await store.write(_samples(TRAIN + 1, True, rng))
-        await store.write(_samples(TRAIN + 2, False, rng, skip_vibration=True))  # a broken sensor for one cycle
+        for c in (TRAIN + 2, TRAIN + 3):  # vibration falls silent: held for one cycle, then missing
+            await store.write(_samples(c, False, rng, skip_vibration=True))
         history = await read_cycles(store, SERIES, T0, TRAIN, CYCLE_S)
         model = train(history, Roles(signals=["pressure", "vibration"], cycle="cycle"),
                       TrainConfig(task="anomaly", anomaly=AnomalyConfig(far=0.001), samples=SampleConfig(
                           features=FeatureConfig(statistics=["mean", "std", "max"]))))
         runner = Runner(model, store, RunnerConfig(api=api, submodel_id=cm_id, series=SERIES, cycle_seconds=CYCLE_S))
         reports = []
-        for c in range(TRAIN, TRAIN + 4):  # the last one has no data at all
+        for c in range(TRAIN, TRAIN + 5):  # the last one has no data at all
             r = await runner.step(T0 + dt.timedelta(seconds=c * CYCLE_S))
             reports.append((r.ok, r.error, r.written))
         await runner.close()
@@ -77,12 +78,13 @@ def test_runner_scores_cycles_into_condition_monitoring(tmp_path: Path) -> None:
         ident = base64.urlsafe_b64encode(cm_id.encode()).decode().rstrip("=")
         value = httpx.get(f"{server.base}/submodels/{ident}/$value", timeout=5).json()
 
-    healthy, faulty, broken, empty = reports
+    healthy, faulty, held, broken, empty = reports
     assert healthy[0] and faulty[0], (healthy, faulty)
+    assert held[0], held  # report-on-change: the last value (from the cycle before) still stands
     assert float(str(healthy[2]["AnomalyScore"])) < 1.0 < float(str(faulty[2]["AnomalyScore"]))
-    assert not broken[0] and "skipped" in str(broken[1])  # NaN vibration: reported, the runner goes on
+    assert not broken[0] and "skipped" in str(broken[1])  # silent over a whole cycle: NaN, reported, goes on
     assert not empty[0] and "skipped" in str(empty[1])
     cm = value.get("ConditionMonitoring", value)
-    assert float(cm["AnomalyScore"]) > 1.0  # the last good cycle (the faulty one) stays in the twin
+    assert float(cm["AnomalyScore"]) == float(str(held[2]["AnomalyScore"]))  # the last good cycle stays
     assert 0.0 < float(cm["HealthIndex"]) < 0.5
     assert cm["AnomalyThreshold"] == 1.0 or float(cm["AnomalyThreshold"]) == 1.0
