@@ -232,3 +232,24 @@ def test_repository_value_writes_store_what_the_full_path_stores(tmp_path: Path)
             await storage.close()
 
     asyncio.run(main())
+
+
+def test_double_values_skip_the_regex_but_not_its_verdict() -> None:
+    """A JSON float for an xs:double is written as repr() without the XSD regex: always a valid lexical form."""
+    import random
+
+    from aas_core3 import types as aas
+    from aas_core3 import verification
+
+    rng = random.Random(0)
+    floats = [rng.uniform(-1e6, 1e6) for _ in range(5000)]
+    floats += [rng.random() * 10.0 ** rng.randint(-320, 300) for _ in range(5000)]
+    floats += [0.0, -0.0, 1e16, 1e-7, 5e-324, 1.7976931348623157e308, 0.1 + 0.2]
+    for x in floats:
+        text = values._lexical(x, "xs:double", "P")
+        assert text == repr(x)
+        assert verification.value_consistent_with_xsd_type(text, aas.DataTypeDefXSD.DOUBLE), text
+    with pytest.raises(ApiError):  # other types keep the check
+        values._lexical(1e10, "xs:int", "P")
+    with pytest.raises(ApiError):
+        values._lexical(float("inf"), "xs:double", "P")

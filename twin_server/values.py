@@ -96,6 +96,8 @@ def submodel_value(submodel: dict[str, Any]) -> dict[str, Any]:
 
 
 def _lexical(value: Any, value_type: str, where: str) -> str:
+    if type(value) is float and value_type == "xs:double" and math.isfinite(value):
+        return repr(value)  # always a valid xs:double: the edge agent's usual value, checked without the regex
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, int | float):
