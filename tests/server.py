@@ -17,6 +17,7 @@ from twin_server.config import ServerConfig
 from twin_server.fastlane import FastLane
 from twin_server.http_protocol import protocol_for
 from twin_server.storage.base import Storage
+from twin_server.uvicorn_server import TwinUvicornServer
 
 REPRESENTATIVE = Path(__file__).resolve().parent / "cases" / "server" / "representative.json"
 
@@ -44,9 +45,10 @@ def run_server(config: ServerConfig, *, storage: Storage | None = None, environ:
     app = create_app(config, storage=storage, environ=environ or {})
     assert app.fast_lane is not None
     # The HTTP protocol `twinedge server` runs (the fast lane's calls answered without ASGI).
-    server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
-                                           lifespan="on", timeout_graceful_shutdown=2, timeout_keep_alive=keep_alive,
-                                           http=protocol_for(app.fast_lane)))
+    server = TwinUvicornServer(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
+                                              lifespan="on", timeout_graceful_shutdown=2,
+                                              timeout_keep_alive=keep_alive,
+                                              http=protocol_for(app.fast_lane)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

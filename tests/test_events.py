@@ -726,3 +726,46 @@ def test_mqtt_broker_down_at_start(mosquitto_broker: MosquittoBroker) -> None:
         run(main)
     finally:
         collector.close()
+
+
+def test_stopping_server_ends_open_streams_first(tmp_path: Any) -> None:
+    """A dashboard's open event stream must not hold the server's stop until uvicorn gives up on it (which
+    cancels the stream's task and logs a traceback); the stream ends cleanly and the client sees its end."""
+    import logging
+
+    from tests.server import run_server
+    from twin_server.config import ServerConfig
+
+    class Errors(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.ERROR)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    errors = Errors()
+    uvicorn_log = logging.getLogger("uvicorn.error")  # uvicorn's loggers do not propagate to the root
+    try:
+        with run_server(ServerConfig(data_dir=tmp_path)) as server:
+            uvicorn_log.addHandler(errors)
+            port = int(server.base.split(":")[2].split("/")[0])
+            client = SseClient(port, "/api/v3.0/events")
+            assert client.block()["retry"] == "3000"
+            ended: list[BaseException] = []
+
+            def read_to_end() -> None:
+                try:
+                    while True:
+                        client.block()
+                except BaseException as exc:  # what ended the stream is the finding
+                    ended.append(exc)
+
+            reader = threading.Thread(target=read_to_end, daemon=True)
+            reader.start()
+        reader.join(10)
+        client.close()
+    finally:
+        uvicorn_log.removeHandler(errors)
+    assert len(ended) == 1 and isinstance(ended[0], EOFError), ended  # a clean end of the stream
+    assert errors.messages == []

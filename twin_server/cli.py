@@ -84,9 +84,10 @@ def server(host: str | None, port: int | None, data_dir: Path | None, db: str | 
             http = protocol_for(app.fast_lane)
     except ImportError:
         pass
-    # Open event streams would otherwise hold the shutdown until their clients leave.
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False,
-                loop="auto", http=http, timeout_graceful_shutdown=3)
+    from twin_server.uvicorn_server import TwinUvicornServer
+
+    TwinUvicornServer(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", access_log=False,
+                                     loop="auto", http=http, timeout_graceful_shutdown=3)).run()
 
 
 def run_granian(app: TwinServerApp, host: str, port: int) -> None:

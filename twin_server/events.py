@@ -474,6 +474,8 @@ class EventBus:
         self.queue_size = queue_size
         self._lock = threading.Lock()
         self._subs: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        #: Subscriptions that feed a client's open stream (SSE): ended first when the server stops.
+        self._streams: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self._history: deque[Event] = deque(maxlen=history) if history else deque(maxlen=0)
         first = time.time_ns() // 1000 if start_sequence is None else start_sequence
         self.first_sequence = first
@@ -534,8 +536,14 @@ class EventBus:
             log.exception("event bus: could not publish %r", event)
             return None
 
+    def end_streams(self) -> None:
+        """Close the subscriptions of open client streams (a stopping server must not wait for their
+        clients to leave); the others (MQTT) keep receiving until the bus closes."""
+        for sub in list(self._streams):
+            sub.close()
+
     def subscribe(self, flt: EventFilter | None = None, *, queue_size: int | None = None,
-                  after: int | None = None) -> Subscription:
+                  after: int | None = None, stream: bool = False) -> Subscription:
         """A new subscription; ``after`` resumes after that sequence (replaying kept history).
 
         When events after ``after`` are no longer kept (or ``after`` is not from this bus's
@@ -543,6 +551,8 @@ class EventBus:
         unknown). The bus holds subscriptions weakly: drop the last reference or call close().
         """
         sub = Subscription(self, flt or _ANY, queue_size or self.queue_size)
+        if stream:
+            self._streams.add(sub)
         with self._lock:
             if self._closed:
                 sub._closed = True
@@ -605,7 +615,7 @@ def sse_response(bus: EventBus, flt: EventFilter | None, request: Request, *, he
     from starlette.background import BackgroundTask
     from starlette.responses import StreamingResponse
 
-    sub = bus.subscribe(flt, queue_size=queue_size, after=_last_event_id(request))
+    sub = bus.subscribe(flt, queue_size=queue_size, after=_last_event_id(request), stream=True)
 
     async def stream() -> AsyncIterator[bytes]:
         try:

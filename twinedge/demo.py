@@ -42,13 +42,14 @@ from edge_agent.simulator.config import ProtocolName
 from edge_agent.simulator.servers import Simulator
 from twin_server.app import create_app
 from twin_server.config import ServerConfig
+from twin_server.uvicorn_server import TwinUvicornServer
 
 DEFAULT_LINE = Path(__file__).resolve().parents[1] / "edge_agent" / "simulator" / "press-line.yaml"
 #: The repository's reference-model catalogue (absent in an installed wheel: then none is served).
 CATALOGUE = Path(__file__).resolve().parents[1] / "reference_models"
 
 
-class _Server(uvicorn.Server):
+class _Server(TwinUvicornServer):
     """uvicorn inside the demo's loop: Ctrl-C stops the whole demo in order (sources, drain, server),
     so the server must not take the signal for itself and quit while the agent still delivers."""
 
