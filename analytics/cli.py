@@ -29,6 +29,26 @@ def _split(text: str | None) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()] if text else []
 
 
+def _tolerances(items: tuple[str, ...]) -> dict[str, float]:
+    """``--tolerance SIGNAL=VALUE`` options as a dict; a malformed one is a usage error naming it."""
+    out: dict[str, float] = {}
+    for item in items:
+        signal, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not sep or not signal.strip() or not number >= 0:
+            raise click.BadParameter(f"{item!r}: expected SIGNAL=VALUE with a value >= 0 in the signal's units, "
+                                     "e.g. OilTemperature=1.0", param_hint="--tolerance")
+        out[signal.strip()] = number
+    return out
+
+
+TOLERANCE_HELP = ("SIGNAL=VALUE: the smallest change of that signal that matters, in its units (repeatable); "
+                  "its features get no finer scale. For slow signals that wander in normal operation.")
+
+
 @click.group("analytics")
 def analytics() -> None:
     """Anomaly detection, fault/quality classification, health and SPC on tables of machine data."""
@@ -50,10 +70,13 @@ def analytics() -> None:
 @click.option("--lags", type=int, default=5, show_default=True, help="forecast: rows of history it predicts from")
 @click.option("--score-window", type=int, default=10, show_default=True,
               help="forecast: trailing rows its residual score averages")
+@click.option("--calibration", type=click.Choice(["theory", "loo"]), default="theory", show_default=True,
+              help="anomaly limit: from theory, or widened by leave-one-out scores (few training samples)")
+@click.option("--tolerance", "tolerance", multiple=True, help=TOLERANCE_HELP)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="model file")
 def train_cmd(data: Path, task: str, signals: str, time_col: str | None, cycle: str | None, label: str | None,
               categorical: str | None, window: int, method: str, far: float, lags: int, score_window: int,
-              out: Path) -> None:
+              calibration: str, tolerance: tuple[str, ...], out: Path) -> None:
     """Train a model on a CSV and save it with its metadata."""
     from .model import TrainConfig, train
     from .persistence import save
@@ -62,8 +85,9 @@ def train_cmd(data: Path, task: str, signals: str, time_col: str | None, cycle: 
         roles = Roles(signals=_split(signals), time=time_col, cycle=cycle, label=label,
                       categorical=_split(categorical))
         config = TrainConfig.model_validate({"task": task, "samples": {"window": window},
+                                             "tolerance": _tolerances(tolerance),
                                              "anomaly": {"method": method, "far": far, "lags": lags,
-                                                         "score_window": score_window}})
+                                                         "score_window": score_window, "calibration": calibration}})
         model = train(read_csv(data), roles, config, protocol=f"trained on all rows of {data.name}")
         save(model, out)
     except (AnalyticsError, ValueError) as exc:
@@ -158,12 +182,14 @@ def evaluate_cmd(dataset: str, data_dir: Path, as_json: bool, report: Path | Non
               help="First cycles after start taken as healthy operation to learn from.")
 @click.option("--far", type=click.FloatRange(min=0, max=0.5, min_open=True, max_open=True), default=0.002,
               show_default=True, help="False-alarm target per cycle (sets the alarm limit).")
+@click.option("--tolerance", "tolerance", multiple=True,
+              help=TOLERANCE_HELP + "  [default: OilTemperature=1.0]")
 @click.option("--token-env", help="Environment variable holding a writer token for the twin server.")
 @click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), help="Save each trained model here.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Stop after this many seconds.")
 def run_cmd(assets: tuple[str, ...], api: str, store: Path, signals: str | None, spc_signal: str, cycle_seconds: float,
-            train_cycles: int, far: float, token_env: str | None, models_dir: Path | None,
-            duration: float | None) -> None:
+            train_cycles: int, far: float, tolerance: tuple[str, ...], token_env: str | None,
+            models_dir: Path | None, duration: float | None) -> None:
     """Score every new cycle of each asset live and write its ConditionMonitoring submodel.
 
     Learns normal operation from the first --train-cycles cycles after start (start it while the
@@ -184,13 +210,14 @@ def run_cmd(assets: tuple[str, ...], api: str, store: Path, signals: str | None,
         token = os.environ.get(token_env)
         if not token:
             raise click.ClickException(f"--token-env {token_env}: the variable is not set")
+    tolerances = {"tolerance": _tolerances(tolerance)} if tolerance else {}  # else LiveConfig's default
     if not store.exists():
         raise click.ClickException(f"{store} does not exist: point --store at the agent's time-series store")
     try:
-        config = LiveConfig(api=api, store=store, assets=list(assets),
-                            signals=_split(signals) or list(PRESS_SIGNALS),
-                            spc_signal=spc_signal or None, cycle_seconds=cycle_seconds, train_cycles=train_cycles,
-                            far=far, token=token, models_dir=models_dir)
+        config = LiveConfig.model_validate({
+            "api": api, "store": store, "assets": list(assets), "signals": _split(signals) or list(PRESS_SIGNALS),
+            "spc_signal": spc_signal or None, "cycle_seconds": cycle_seconds, "train_cycles": train_cycles,
+            "far": far, "token": token, "models_dir": models_dir, **tolerances})
     except ValidationError as exc:
         raise click.ClickException("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

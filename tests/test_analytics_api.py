@@ -207,6 +207,31 @@ def test_cli_train_and_score(tmp_path: Path) -> None:
     assert bad.exit_code != 0 and "missing columns ['nope']" in bad.output
 
 
+def test_cli_train_anomaly_with_loo_calibration_and_tolerance(tmp_path: Path) -> None:
+    from analytics.persistence import load
+
+    table = press_table(40, fault_from=40)  # all normal
+    csv_path = tmp_path / "press.csv"
+    cols = ["cycle", "pressure", "vibration", "temp"]
+    lines = [",".join(cols)] + [",".join(str(table[c][i]) for c in cols) for i in range(table["cycle"].size)]
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    args = ["train", "--data", str(csv_path), "--task", "anomaly", "--signals", "pressure,vibration,temp",
+            "--cycle", "cycle", "--calibration", "loo", "--out", str(tmp_path / "m.tem")]
+    out = runner.invoke(analytics, [*args, "--tolerance", "temp=0.5"])
+    assert out.exit_code == 0, out.output
+    model = load(tmp_path / "m.tem")
+    assert model.config.tolerance == {"temp": 0.5} and model.config.anomaly.calibration == "loo"
+    assert model.estimator.state["widen"] >= 1.0
+    kept = [str(n) for n in np.array(model.features)[model.estimator.keep]]
+    floored = [j for j, name in enumerate(kept) if name in ("temp.mean", "temp.std", "temp.max", "temp.rms")]
+    assert len(floored) == 4 and all(model.estimator.scale[j] >= 0.5 for j in floored)
+    assert model.estimator.scale[kept.index("temp.kurtosis")] < 0.5  # dimensionless: no floor
+    for bad_value in ("temp", "temp=-1", "=2", "temp=warm"):
+        bad = runner.invoke(analytics, [*args, "--tolerance", bad_value])
+        assert bad.exit_code == 2 and "--tolerance" in bad.output and "SIGNAL=VALUE" in bad.output, bad.output
+
+
 def test_health_index_and_remaining_life() -> None:
     from analytics.health import health_index, remaining_life
 
