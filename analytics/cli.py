@@ -175,7 +175,7 @@ def evaluate_cmd(dataset: str, data_dir: Path, as_json: bool, report: Path | Non
               show_default=True, help="The embedded time-series store the agent writes.")
 @click.option("--signals", help="OperationalData signals the model watches (comma-separated).  "
               "[default: HydraulicPressure,PressForce,OilTemperature,MotorCurrent,Vibration]")
-@click.option("--spc-signal", default="HydraulicPressure", show_default=True,
+@click.option("--spc-signal", default="Vibration", show_default=True,
               help="Signal whose cycle means go on the SPC chart ('' for none).")
 @click.option("--cycle-seconds", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True)
 @click.option("--train-cycles", type=click.IntRange(min=8), default=24, show_default=True,
