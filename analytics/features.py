@@ -7,6 +7,7 @@ the same columns it was trained on. Inputs are lists of 1-D arrays (one per cycl
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,8 @@ from scipy import signal as sps  # type: ignore[import-untyped]
 
 from .errors import DataError
 
-__all__ = ["STATISTICS", "TIMING", "FeatureConfig", "cycle_features", "feature_names", "matrix_features"]
+__all__ = ["STATISTICS", "TIMING", "FeatureConfig", "cycle_features", "feature_names", "in_signal_units",
+           "matrix_features"]
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
 TIMING = ("t_max", "t_min", "t_rise", "t_drop", "rise", "drop")
@@ -95,6 +97,15 @@ def _envelope(x: Array) -> list[Array]:
     env = np.abs(sps.hilbert(x - x.mean(axis=1, keepdims=True), axis=1))
     mean, sd, _min, _max, kurt = _stats(env, ["mean", "std", "min", "max", "kurtosis"])
     return [mean, sd, kurt]
+
+
+#: Feature kinds (the part after the signal in :func:`feature_names`) measured in the signal's own units.
+_IN_SIGNAL_UNITS = re.compile(r"^(mean|std|min|max|rms|peak|seg\d+|segdiff\d+|p\d+|d\d+)$")
+
+
+def in_signal_units(kind: str) -> bool:
+    """Whether a feature of this kind has its signal's units (so it can be no finer than the signal's step)."""
+    return _IN_SIGNAL_UNITS.match(kind) is not None
 
 
 def feature_names(signals: Sequence[str], config: FeatureConfig) -> list[str]:

@@ -18,7 +18,6 @@ in memory: ``score`` on one cycle costs a feature pass plus one detector/classif
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -29,6 +28,7 @@ from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from .anomaly import AnomalyConfig, Detector, fit_detector
 from .errors import DataError
 from .fastforest import PackedForest
+from .features import in_signal_units
 from .forecast import ForecastConfig, ForecastDetector, fit_forecast
 from .health import health_index, remaining_life
 from .samples import SampleConfig, Samples, build_samples, sample_feature_names
@@ -222,12 +222,8 @@ def _fit_forecast(s: Samples, roles: Roles, config: TrainConfig) -> ForecastDete
     return det
 
 
-#: Feature kinds (``signal.kind``) in the signal's own units: their scale cannot be finer than its resolution.
-_IN_SIGNAL_UNITS = re.compile(r"^(mean|std|min|max|rms|peak|seg\d+|segdiff\d+|p\d+|d\d+)$")
-
-
 def _resolution(values: Array) -> float:
-    """Smallest step between distinct values (0 for a continuous signal's tiny steps is fine: no floor)."""
+    """Smallest step between distinct values: a register's quantisation; tiny for a continuous signal."""
     levels = np.unique(values[np.isfinite(values)])
     if levels.size < 2:
         return 0.0
@@ -245,7 +241,7 @@ def _resolution_floor(tab: Table, signals: list[str], names: list[str], toleranc
         signal, _, kind = name.rpartition(".")
         if name in res:  # raw signal columns (window 1)
             floor[i] = res[name]
-        elif signal in res and _IN_SIGNAL_UNITS.match(kind):
+        elif signal in res and in_signal_units(kind):
             floor[i] = res[signal]
     return floor
 
