@@ -4,8 +4,9 @@ Per step: read the cycle's samples of every model signal from the store (``aas_m
 with a loaded :class:`~analytics.model.Model`, and write HealthIndex, AnomalyScore, AnomalyThreshold,
 FaultClass, FaultProbability, RemainingUsefulLife and Timestamp of the ConditionMonitoring submodel
 (element names of ``aas_models.builders.condition_monitoring``) with ONE ``PATCH .../$value`` through the AAS
-API. Cycles are fixed-length time slices (``cycle_seconds``), the usual case for a press or a test rig with a
-constant load cycle.
+API. A cycle is a fixed-length time slice (``cycle_seconds``), or any window the caller gives, such as a
+press stroke between two changes of its cycle counter (``counter_changes``): a stroke's features do not depend
+on where in the stroke a time slice happened to start.
 
 A bad cycle (no data, NaN, a sensor missing) never stops the runner: the step returns a report with the error
 and writes nothing, so the twin keeps the last good result. HTTP errors are reported the same way.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ from .errors import AnalyticsError
 from .health import remaining_life
 from .model import Model
 
-__all__ = ["CycleReport", "Runner", "RunnerConfig", "read_cycles"]
+__all__ = ["CycleReport", "Runner", "RunnerConfig", "counter_changes", "read_cycles", "read_windows"]
 
 
 class RunnerConfig(BaseModel):
@@ -56,16 +57,24 @@ class CycleReport:
 
 async def read_cycles(store: TimeSeriesStore, series: dict[str, tuple[str, str]], start: dt.datetime,
                       cycles: int, cycle_seconds: float) -> dict[str, np.ndarray[Any, Any]]:
-    """A cycle table (columns ``cycle``, ``t`` and one per signal) of ``cycles`` consecutive cycles from ``start``.
+    """A cycle table of ``cycles`` consecutive time slices of ``cycle_seconds`` from ``start`` (see read_windows)."""
+    edges = [start + dt.timedelta(seconds=cycle_seconds * k) for k in range(cycles + 1)]
+    return await read_windows(store, series, edges, cycle_seconds)
+
+
+async def read_windows(store: TimeSeriesStore, series: dict[str, tuple[str, str]], edges: Sequence[dt.datetime],
+                       hold_seconds: float) -> dict[str, np.ndarray[Any, Any]]:
+    """A cycle table (columns ``cycle``, ``t`` and one per signal) of the cycles ``[edges[k], edges[k+1])``:
+    fixed time slices, or strokes between two changes of a cycle counter.
 
     Rows are the first signal's sample times; every other signal gets its latest value at or before that
     moment (signals of one device rarely share timestamps exactly, and report-on-change sources send a
-    value only when it changes), held for at most one cycle. Without such a value it is NaN (the model
-    then rejects or drops the cycle as its nan_policy says).
+    value only when it changes), held for at most ``hold_seconds``. Without such a value it is NaN (the model
+    then rejects or drops the cycle as its nan_policy says). ``t`` is seconds since ``edges[0]``.
     """
-    end = start + dt.timedelta(seconds=cycle_seconds * cycles)
-    # One cycle of look-back: a report-on-change signal may have its last value from before ``start``.
-    since = start - dt.timedelta(seconds=cycle_seconds)
+    start, end = edges[0], edges[-1]
+    # Look back as far as a value is held: a report-on-change signal may have its last value from before ``start``.
+    since = start - dt.timedelta(seconds=hold_seconds)
     points = {s: await store.read(SeriesKey(sm, path), since, end, limit=100_000) for s, (sm, path) in series.items()}
     first = next(iter(series))
     times = np.array([p.time.timestamp() for p in points[first] if p.time >= start], dtype=np.float64)
@@ -76,14 +85,31 @@ async def read_cycles(store: TimeSeriesStore, series: dict[str, tuple[str, str]]
         index = np.searchsorted(at, times, side="right") - 1  # latest sample at or before each row
         if at.size:
             held = np.maximum(index, 0)
-            fresh = (index >= 0) & (times - at[held] <= cycle_seconds)  # never carry a value over a whole cycle
+            fresh = (index >= 0) & (times - at[held] <= hold_seconds)  # never carry a value over a whole cycle
             table[s] = np.where(fresh, values[held], math.nan)
         else:
             table[s] = np.full(times.size, math.nan)
-    offsets = times - start.timestamp()
-    table["t"] = offsets
-    table["cycle"] = np.floor(offsets / cycle_seconds).astype(int) if offsets.size else np.zeros(0, dtype=int)
+    table["t"] = times - start.timestamp()
+    bounds = np.array([e.timestamp() for e in edges], dtype=np.float64)
+    table["cycle"] = np.searchsorted(bounds, times, side="right").astype(int) - 1
     return table
+
+
+async def counter_changes(store: TimeSeriesStore, key: tuple[str, str], since: dt.datetime, until: dt.datetime,
+                          last: float | None = None) -> tuple[list[dt.datetime], float | None]:
+    """Moments in ``[since, until)`` at which a cycle counter took a new value (a stroke starts there), and its
+    last value. ``last`` is the value before ``since``, if known: without it the first value read only sets
+    the baseline. A counter that steps back (a reset, a replaced PLC) starts a stroke too."""
+    points = await store.read(SeriesKey(*key), since, until, limit=100_000)
+    changes = []
+    for point in points:
+        value = _num(point.value)
+        if not math.isfinite(value):
+            continue
+        if last is not None and value != last:
+            changes.append(point.time)
+        last = value
+    return changes, last
 
 
 def _num(value: Any) -> float:
@@ -117,7 +143,7 @@ class Runner:
     async def close(self) -> None:
         await self.client.aclose()
 
-    def _values(self, table: dict[str, Any], start: dt.datetime) -> dict[str, Any]:
+    def _values(self, table: dict[str, Any], start: dt.datetime, seconds: float) -> dict[str, Any]:
         res = self.model.score({k: table[k] for k in ("cycle", *self.model.roles.signals)})
         if not res.ids:
             raise AnalyticsError(f"no usable cycle ({'; '.join(res.flags) or 'no samples'})")
@@ -131,7 +157,7 @@ class Runner:
                 "HealthIndex": f"{float(res.health[-1]):.6g}",
             })
             if life is not None:
-                hours = life * self.config.cycle_seconds / 3600.0
+                hours = life * seconds / 3600.0  # cycles left, at the length of this one
                 values["RemainingUsefulLife"] = f"{hours:.6g}"
         if res.label is not None and res.probability is not None:
             values["FaultClass"] = str(res.label[-1])
@@ -139,14 +165,18 @@ class Runner:
         return values
 
     async def step(self, start: dt.datetime,
-                   extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> CycleReport:
-        """Score the cycle starting at ``start``; never raises for bad data or an unreachable server.
+                   extra: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                   end: dt.datetime | None = None) -> CycleReport:
+        """Score the cycle ``[start, end)`` (default: one ``cycle_seconds`` slice); never raises for bad data or
+        an unreachable server.
 
         ``extra(cycle_table)`` adds more ConditionMonitoring values (e.g. the SPC state) to the same write.
         """
+        length = self.config.cycle_seconds
+        end = end or start + dt.timedelta(seconds=length)
         try:
-            table = await read_cycles(self.store, self.config.series, start, 1, self.config.cycle_seconds)
-            values = self._values(table, start)
+            table = await read_windows(self.store, self.config.series, [start, end], length)
+            values = self._values(table, start, (end - start).total_seconds())
             if extra is not None:
                 values.update(extra(table))
         except (AnalyticsError, ValueError) as exc:

@@ -19,7 +19,7 @@ from aas_models.twin import build_twin, submodel_id_for
 from analytics.anomaly import AnomalyConfig
 from analytics.features import FeatureConfig
 from analytics.model import TrainConfig, train
-from analytics.runner import Runner, RunnerConfig, read_cycles
+from analytics.runner import CycleReport, Runner, RunnerConfig, read_cycles
 from analytics.samples import SampleConfig
 from analytics.table import Roles
 from tests.server import run_server
@@ -88,3 +88,71 @@ def test_runner_scores_cycles_into_condition_monitoring(tmp_path: Path) -> None:
     assert float(cm["AnomalyScore"]) == float(str(held[2]["AnomalyScore"]))  # the last good cycle stays
     assert 0.0 < float(cm["HealthIndex"]) < 0.5
     assert cm["AnomalyThreshold"] == 1.0 or float(cm["AnomalyThreshold"]) == 1.0
+
+
+def _strokes(rng: np.random.Generator, lengths: list[float], faulty_from: int,
+             asset: str) -> tuple[list[Sample], list[dt.datetime]]:
+    """A press whose pressure follows its stroke: strokes of the given lengths (s), 10 samples/s, the cycle
+    counter stepping at each stroke start; a pump leak (pressure down, vibration up) from stroke `faulty_from`."""
+    from analytics.live import LiveConfig, _key
+
+    config = LiveConfig(assets=[asset], signals=["HydraulicPressure", "Vibration"], spc_signal=None)
+    pressure, vibration, counter = (SeriesKey(*_key(config, asset, s))
+                                    for s in ("HydraulicPressure", "Vibration", "CycleCounter"))
+    out, start, starts = [], T0, []
+    for n, length in enumerate(lengths):
+        fault = n >= faulty_from
+        starts.append(start)
+        out.append(Sample(counter, start, 1000 + n))
+        for k in range(int(length * 10)):
+            t = start + dt.timedelta(seconds=k / 10)
+            phase = min(1.0, k / 80)  # the stroke's shape; a long stroke is a press standing at the top
+            p = 250 * np.sin(np.pi * phase) * (0.8 if fault else 1.0) + rng.normal(0, 2)
+            out.append(Sample(pressure, t, float(p)))
+            out.append(Sample(vibration, t, float(1.0 + (0.5 if fault else 0.0) + rng.normal(0, 0.05))))
+        start += dt.timedelta(seconds=length)
+    return out, starts
+
+
+def test_live_cycles_are_strokes_counted_by_the_cycle_counter(tmp_path: Path) -> None:
+    """Cycles start where the counter changes, whatever their length; a stroke far longer than the trained
+    ones (the press stood still) is skipped with a reason, not scored; a fault stands out from the first
+    faulty stroke on."""
+    from analytics.live import AssetWatch, LiveConfig, LiveStats
+
+    env = build_twin(load_spec(SPECS_DIR / "hydraulic-press.yaml"), "press-01")
+    twin = tmp_path / "press-01.json"
+    save(AasPackage(env), twin)
+    rng = np.random.default_rng(3)
+    lengths = [float(x) for x in rng.uniform(8.0, 12.0, 40)]
+    lengths[30] = 120.0  # stopped at the top for two minutes
+    samples, stroke_starts = _strokes(rng, lengths, faulty_from=34, asset="press-01")
+
+    async def scenario(api: str) -> tuple[list[CycleReport], LiveStats]:
+        store = SqliteTimeSeries(tmp_path / "ts.db")
+        await store.open()
+        await store.write(samples)
+        config = LiveConfig(api=api, assets=["press-01"], signals=["HydraulicPressure", "Vibration"],
+                            spc_signal="Vibration", cycle_seconds=10.0, train_cycles=20, lag_seconds=0)
+        watch = AssetWatch(config, "press-01", store, T0 - dt.timedelta(seconds=5))
+        stats = LiveStats()
+        reports = await watch.poll(stroke_starts[-1] + dt.timedelta(seconds=60), stats)
+        await watch.close()
+        await store.close()
+        return reports, stats
+
+    with run_server(ServerConfig(data_dir=tmp_path / "server", load=[twin])) as server:
+        reports, stats = asyncio.run(scenario(server.base))
+
+    # Stroke 0 starts at the first counter value (no change seen before it), so training takes strokes 1-20
+    # and scoring starts at stroke 21; the last stroke has not ended (no next change).
+    starts = [r.start for r in reports]
+    assert starts == stroke_starts[21:-1]
+    by_stroke = dict(zip(range(21, len(lengths) - 1), reports, strict=True))
+    stood = by_stroke[30]
+    assert not stood.ok and "stood still" in str(stood.error)
+    healthy = [float(r.written["AnomalyScore"]) for n, r in by_stroke.items() if n < 34 and n != 30]
+    faulty = [float(r.written["AnomalyScore"]) for n, r in by_stroke.items() if n >= 34]
+    assert max(healthy) < 1.0 < min(faulty), (healthy, faulty)
+    assert stats.trained == ["press-01"] and stats.skipped == 1 and stats.scored == len(reports) - 1
+    assert all(by_stroke[n].written["SpcState"] == "out-of-control" for n in range(34, len(lengths) - 1))

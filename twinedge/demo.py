@@ -139,7 +139,7 @@ def totals(agent: Agent, stored_before: int, stored_after: int) -> Totals:
 
 
 async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path, quiet: bool, *,
-                   cycle_seconds: float = 5.0, train_cycles: int = 24) -> Totals:
+                   cycle_seconds: float = 10.0, train_cycles: int = 18) -> Totals:
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     sim_config = simulator_config(line)
@@ -191,8 +191,9 @@ async def run_demo(data_dir: Path, port: int, duration: float | None, line: Path
     say(f"twin server: {api} (twins of {', '.join(p.asset for p in sim_config.presses)})")
     say(f"history:     {api}/timeseries  store {data_dir / 'timeseries.db'}")
     say(f"configs:     {data_dir / 'agent.yaml'} (run parts alone with `twinedge agent run --config ...`)")
-    say(f"analytics:   learning normal operation from the first {train_cycles * cycle_seconds:g} s, then scoring "
-        f"every {cycle_seconds:g} s into each twin's ConditionMonitoring")
+    stroke = sim_config.model.params().nominal_cycle_time() / sim_config.time_scale
+    say(f"analytics:   learning normal operation from the first {train_cycles} strokes of each press (about "
+        f"{train_cycles * stroke / 60:.1f} min), then scoring every stroke into its twin's ConditionMonitoring")
     faults = ", ".join(f"{f.press} {f.kind.value} from {f.onset:g} s" for f in sim_config.faults)
     if faults:
         say(f"faults:      {faults} (watch the health index drop)")
