@@ -156,3 +156,23 @@ def test_live_cycles_are_strokes_counted_by_the_cycle_counter(tmp_path: Path) ->
     assert max(healthy) < 1.0 < min(faulty), (healthy, faulty)
     assert stats.trained == ["press-01"] and stats.skipped == 1 and stats.scored == len(reports) - 1
     assert all(by_stroke[n].written["SpcState"] == "out-of-control" for n in range(34, len(lengths) - 1))
+
+
+def test_spc_limits_of_a_short_phase_one_are_prediction_limits_and_respect_the_tolerance() -> None:
+    """18 cycle means: the limits are wider than textbook I-MR (centre and sigma are estimates), never
+    narrower than the sample spread, and never tighter than the tolerance; a shift past them is flagged."""
+    from analytics.live import SpcWatch
+    from analytics.spc import fit_imr
+
+    means = np.random.default_rng(4).normal(1.0, 0.01, 18)
+    training = {"cycle": np.repeat(np.arange(18), 5), "v": np.repeat(means, 5)}
+    textbook = fit_imr(means).location
+    watch = SpcWatch("v", training, ["WE1", "WE2"])
+    assert watch.limits.centre == textbook.centre
+    assert watch.limits.sigma >= 1.2 * max(textbook.sigma, float(means.std(ddof=1)))
+    tolerant = SpcWatch("v", training, ["WE1", "WE2"], tolerance=0.3)
+    assert tolerant.limits.ucl - tolerant.limits.centre >= 0.3 - 1e-12
+    assert watch.update({"v": np.full(5, textbook.centre)})["SpcState"] == "in-control"
+    shifted = watch.update({"v": np.full(5, textbook.centre + 10 * watch.limits.sigma)})
+    assert shifted == {"SpcState": "out-of-control", "ViolatedRules": "WE1"}
+    assert tolerant.update({"v": np.full(5, textbook.centre + 0.2)})["SpcState"] == "in-control"
