@@ -177,6 +177,9 @@ def evaluate_cmd(dataset: str, data_dir: Path, as_json: bool, report: Path | Non
               "[default: HydraulicPressure,PressForce,OilTemperature,MotorCurrent,Vibration]")
 @click.option("--spc-signal", default="Vibration", show_default=True,
               help="Signal whose cycle means go on the SPC chart ('' for none).")
+@click.option("--spc-tolerance", type=click.FloatRange(min=0), default=0.05, show_default=True,
+              help="Smallest shift of the SPC signal's cycle mean that matters, in its units (the default is for "
+              "Vibration, mm/s): the control limits are never closer to the centre.")
 @click.option("--cycle-signal", default="CycleCounter", show_default=True,
               help="Cycle counter: each change starts a cycle (a stroke). '' for time slices of --cycle-seconds.")
 @click.option("--cycle-seconds", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
@@ -187,13 +190,13 @@ def evaluate_cmd(dataset: str, data_dir: Path, as_json: bool, report: Path | Non
 @click.option("--far", type=click.FloatRange(min=0, max=0.5, min_open=True, max_open=True), default=0.002,
               show_default=True, help="False-alarm target per cycle (sets the alarm limit).")
 @click.option("--tolerance", "tolerance", multiple=True,
-              help=TOLERANCE_HELP + "  [default: OilTemperature=1.0, Vibration=0.05]")
+              help=TOLERANCE_HELP + "  [default: OilTemperature=1.0]")
 @click.option("--token-env", help="Environment variable holding a writer token for the twin server.")
 @click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), help="Save each trained model here.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Stop after this many seconds.")
-def run_cmd(assets: tuple[str, ...], api: str, store: Path, signals: str | None, spc_signal: str, cycle_signal: str,
-            cycle_seconds: float, train_cycles: int, far: float, tolerance: tuple[str, ...], token_env: str | None,
-            models_dir: Path | None, duration: float | None) -> None:
+def run_cmd(assets: tuple[str, ...], api: str, store: Path, signals: str | None, spc_signal: str,
+            spc_tolerance: float, cycle_signal: str, cycle_seconds: float, train_cycles: int, far: float,
+            tolerance: tuple[str, ...], token_env: str | None, models_dir: Path | None, duration: float | None) -> None:
     """Score every new cycle of each asset live and write its ConditionMonitoring submodel.
 
     Learns normal operation from the first --train-cycles cycles after start (start it while the
@@ -220,7 +223,8 @@ def run_cmd(assets: tuple[str, ...], api: str, store: Path, signals: str | None,
     try:
         config = LiveConfig.model_validate({
             "api": api, "store": store, "assets": list(assets), "signals": _split(signals) or list(PRESS_SIGNALS),
-            "spc_signal": spc_signal or None, "cycle_signal": cycle_signal or None, "cycle_seconds": cycle_seconds,
+            "spc_signal": spc_signal or None, "spc_tolerance": spc_tolerance, "cycle_signal": cycle_signal or None,
+            "cycle_seconds": cycle_seconds,
             "train_cycles": train_cycles,
             "far": far, "token": token, "models_dir": models_dir, **tolerances})
     except ValidationError as exc:

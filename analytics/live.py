@@ -54,6 +54,8 @@ STATISTICS = ("mean", "std", "max")
 FEATURES_PER_SIGNAL = len(STATISTICS)
 #: A stroke over this many times the training strokes' median length is a stop, not a cycle.
 MAX_STROKE = 3.0
+#: Cycle lengths (``cycle_seconds``) without a single change of the cycle counter before that is reported.
+SILENT_COUNTER = 10
 
 
 class LiveConfig(BaseModel):
@@ -80,12 +82,14 @@ class LiveConfig(BaseModel):
     #: autocorrelated, so the 4-of-5 and 8-in-a-row rules (WE3, WE4) fire on normal drift; the
     #: default keeps the rules that stay meaningful there.
     spc_rules: list[str] = Field(default_factory=lambda: ["WE1", "WE2"], min_length=1)
-    #: Per signal, the smallest change that matters (its units): the anomaly model's features and the SPC
-    #: limits get no finer scale. Oil temperature wanders by tenths of a kelvin in healthy operation, more
-    #: than a few minutes of training show; a cooler fault moves it by kelvins. A stroke's mean vibration
-    #: wanders by 0.01 mm/s; a pump leak raises it by tenths.
-    tolerance: dict[str, NonNegativeFloat] = Field(
-        default_factory=lambda: {"OilTemperature": 1.0, "Vibration": 0.05})
+    #: Per signal, the smallest change that matters (its units): the anomaly model's features get no finer
+    #: scale. Oil temperature wanders by tenths of a kelvin in healthy operation, more than a few minutes of
+    #: training show; a cooler fault moves it by kelvins.
+    tolerance: dict[str, NonNegativeFloat] = Field(default_factory=lambda: {"OilTemperature": 1.0})
+    #: The smallest shift of the SPC signal's cycle mean that matters (its units; the default is for
+    #: Vibration, mm/s): the control limits are never closer to the centre. A stroke's mean vibration wanders
+    #: by 0.01 mm/s in healthy operation; a pump leak raises it by tenths.
+    spc_tolerance: NonNegativeFloat = 0.05
     #: A time slice's length; with ``cycle_signal``, about one stroke: how long a report-on-change value is held
     #: and how often to look. A stroke longer than ``MAX_STROKE`` times the training strokes' median (the
     #: press stood still) is skipped, not scored.
@@ -221,6 +225,10 @@ class AssetWatch:
         changes, self.counted = await counter_changes(self.store, self.counter_key, self.scanned, horizon, self.counted)
         self.scanned = horizon
         self.edges += [c for c in changes if c >= self.start]
+        if not self.edges and horizon - self.start > SILENT_COUNTER * length:
+            raise AnalyticsError(f"{self.asset}: {self.config.cycle_signal} has not changed since "
+                                 f"{self.start.isoformat()}: is it bound, and is the machine running? (without a "
+                                 "cycle counter, score time slices: --cycle-signal '')")
 
     def skip_first(self) -> None:
         """Learning failed on the cycles from the first: learn from later ones."""
@@ -258,7 +266,7 @@ class AssetWatch:
         self.runner = Runner(model, self.store, RunnerConfig(api=c.api, submodel_id=cm, series=self.series,
                                                              cycle_seconds=c.cycle_seconds, token=c.token))
         if c.spc_signal is not None:
-            self.spc = SpcWatch(c.spc_signal, table, c.spc_rules, c.tolerance.get(c.spc_signal, 0.0))
+            self.spc = SpcWatch(c.spc_signal, table, c.spc_rules, c.spc_tolerance)
         if self.counter_key is not None:
             self.longest = MAX_STROKE * float(np.median(lengths))
         del self.edges[:c.train_cycles]  # the last training edge starts the first cycle to score

@@ -176,3 +176,31 @@ def test_spc_limits_of_a_short_phase_one_are_prediction_limits_and_respect_the_t
     shifted = watch.update({"v": np.full(5, textbook.centre + 10 * watch.limits.sigma)})
     assert shifted == {"SpcState": "out-of-control", "ViolatedRules": "WE1"}
     assert tolerant.update({"v": np.full(5, textbook.centre + 0.2)})["SpcState"] == "in-control"
+
+
+def test_a_cycle_counter_that_never_changes_is_reported_not_waited_for_silently(tmp_path: Path) -> None:
+    from analytics.errors import AnalyticsError
+    from analytics.live import AssetWatch, LiveConfig, LiveStats, _key
+
+    config = LiveConfig(assets=["press-01"], cycle_seconds=10.0, lag_seconds=0)
+    counter = SeriesKey(*_key(config, "press-01", "CycleCounter"))
+    samples = [s for s in _strokes(np.random.default_rng(5), [10.0] * 5, 99, "press-01")[0] if s.key != counter]
+
+    async def scenario() -> tuple[list[CycleReport], str]:
+        store = SqliteTimeSeries(tmp_path / "ts.db")
+        await store.open()
+        await store.write(samples)
+        watch = AssetWatch(config, "press-01", store, T0)
+        early = await watch.poll(T0 + dt.timedelta(seconds=50), LiveStats())  # not long yet: just waiting
+        try:
+            await watch.poll(T0 + dt.timedelta(seconds=500), LiveStats())
+        except AnalyticsError as exc:
+            message = str(exc)
+        else:
+            message = ""
+        await store.close()
+        return early, message
+
+    early, message = asyncio.run(scenario())
+    assert early == []
+    assert "CycleCounter has not changed since" in message and "--cycle-signal ''" in message, message
