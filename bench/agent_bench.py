@@ -523,12 +523,20 @@ def opcua_raw(layout: OpcUaLayout, warmup: float, duration: float, conn: Connect
 
 def store_gaps(path: Path) -> tuple[int, int, int]:
     """(series, samples, values missing between each series' smallest and largest tick) in the store."""
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        rows = db.execute("SELECT COUNT(DISTINCT num), MIN(num), MAX(num), COUNT(DISTINCT t) FROM "
-                          "(SELECT series, t, num FROM samples UNION ALL SELECT series, t, num FROM recent) "
-                          "GROUP BY series").fetchall()
-    lost = sum(int(hi - lo + 1 - distinct) for distinct, lo, hi, _ in rows)
-    return len(rows), sum(r[3] for r in rows), lost
+    from aas_models.timeseries.base import MAX_POINTS
+    from aas_models.timeseries.sqlite import SqliteTimeSeries
+
+    async def read() -> list[list[Any]]:
+        store = SqliteTimeSeries(path)
+        await store.open()
+        try:
+            return [await store.read(key, limit=MAX_POINTS) for key in await store.series()]
+        finally:
+            await store.close()
+
+    series = [[p.value for p in points] for points in asyncio.run(read())]
+    lost = sum(int(max(values) - min(values) + 1 - len(set(values))) for values in series if values)
+    return len(series), sum(map(len, series)), lost
 
 
 # -- MQTT ------------------------------------------------------------------------------------------

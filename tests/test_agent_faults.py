@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import paho.mqtt.client as paho
 import pytest
 import uvicorn
@@ -107,12 +108,14 @@ def _asset() -> dict[str, Any]:
 
 
 def _stored(path: Path) -> dict[str, list[float]]:
-    """Stored numeric values per idShortPath from the embedded store's file."""
+    """Stored numeric values per idShortPath from the embedded store's file (its folded chunks: each sample
+    once per time, as every reader sees it)."""
     with closing(sqlite3.connect(path)) as db:
-        rows = db.execute("SELECT s.path, p.num FROM samples p JOIN series s ON s.id = p.series").fetchall()
+        rows = db.execute("SELECT s.path, c.num FROM chunks c JOIN series s ON s.id = c.series "
+                          "ORDER BY c.t0").fetchall()
     out: dict[str, list[float]] = {}
-    for path, num in rows:
-        out.setdefault(path, []).append(num)
+    for element, num in rows:
+        out.setdefault(element, []).extend(np.frombuffer(num, "<f8").tolist())
     return out
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
@@ -121,15 +122,18 @@ def test_retention_and_naive_times(tmp_path: Path) -> None:
 
 
 def _table_counts(path: Path) -> tuple[int, int]:
+    """(samples in chunks, samples in pending batches)."""
     with sqlite3.connect(path) as db:
-        counts = tuple(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in ("samples", "recent"))
+        folded = db.execute("SELECT COALESCE(SUM(n), 0) FROM chunks").fetchone()[0]
+        pending = db.execute("SELECT COALESCE(SUM(length(t) / 8), 0) FROM pending").fetchone()[0]
     db.close()
-    return counts
+    return folded, pending
 
 
 def test_rewrites_win_whether_folded_or_not(tmp_path: Path) -> None:
-    """Writes land in `recent` and are folded into `samples` later: reads see the latest write of each
-    (series, time) either way, in raw and downsampled reads."""
+    """Writes land in `pending` and are folded into chunks later: reads see the latest write of each
+    (series, time) either way, in raw and downsampled reads; a fold over stored chunks merges, one sample per
+    time."""
     async def scenario() -> None:
         store = await _open(tmp_path / "ts.db")
         await store.write(samples(60))
@@ -137,7 +141,7 @@ def test_rewrites_win_whether_folded_or_not(tmp_path: Path) -> None:
         assert _table_counts(tmp_path / "ts.db") == (60, 0)
         store = await _open(tmp_path / "ts.db")
         again = [Sample(KEY, T0 + timedelta(seconds=i), -1.0) for i in range(10)]
-        await store.write(again)  # folded rows written again: in `recent` only
+        await store.write(again)  # folded rows written again: pending only
         await store.write(again[:5] + [Sample(KEY, T0 + timedelta(seconds=i), -2.0) for i in range(5)])  # twice
         assert _table_counts(tmp_path / "ts.db") == (60, 20)
         points = await store.read(KEY)
@@ -145,14 +149,17 @@ def test_rewrites_win_whether_folded_or_not(tmp_path: Path) -> None:
         assert [p.value for p in await store.read(KEY, limit=3)] == [97.0, 98.0, 99.0]
         (minute,) = await store.read(KEY, every=timedelta(minutes=1))
         assert minute.count == 60 and minute.min == -2.0 and minute.max == 99.0
-        assert await store.delete_before(T0 + timedelta(seconds=2)) == 2 + 6  # two in `samples`, six in `recent`
+        assert await store.delete_before(T0 + timedelta(seconds=2)) == 2  # folds first: one sample per time
         await store.close()
         assert _table_counts(tmp_path / "ts.db") == (58, 0)
+        store = await _open(tmp_path / "ts.db")
+        assert [p.value for p in await store.read(KEY)][:4] == [-2.0] * 3 + [-1.0]
+        await store.close()
 
     run(scenario())
 
 
-def test_folds_by_itself_once_recent_is_large(tmp_path: Path) -> None:
+def test_folds_by_itself_once_pending_is_large(tmp_path: Path) -> None:
     async def scenario() -> None:
         store = await _open(tmp_path / "ts.db")
         keys = [SeriesKey("urn:sm", f"t{i}") for i in range(10)]
@@ -192,7 +199,7 @@ def test_writes_columns_as_the_buffer_reads_them_back(tmp_path: Path) -> None:
 
 
 
-def test_a_pause_in_writes_folds_what_is_recent(tmp_path: Path) -> None:
+def test_a_pause_in_writes_folds_what_is_pending(tmp_path: Path) -> None:
     async def scenario() -> None:
         store = await _open(tmp_path / "ts.db")
         await store.write(samples(5))
@@ -206,3 +213,39 @@ def test_a_pause_in_writes_folds_what_is_recent(tmp_path: Path) -> None:
         await store.close()
 
     run(scenario())
+
+
+def test_a_file_of_the_earlier_row_per_sample_format_is_converted(tmp_path: Path) -> None:
+    """One row per sample in `samples` (folded) and `recent` (not yet, later writes win): converted into chunks
+    when opened, with values, types, qualities and receive times as they were."""
+    path = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript("""
+            CREATE TABLE series (id INTEGER PRIMARY KEY, submodel_id TEXT NOT NULL, path TEXT NOT NULL,
+                                 UNIQUE (submodel_id, path));
+            CREATE TABLE samples (series INTEGER NOT NULL, t INTEGER NOT NULL, num REAL, text TEXT,
+                                  quality INTEGER NOT NULL, received INTEGER, PRIMARY KEY (series, t)) WITHOUT ROWID;
+            CREATE TABLE recent (series INTEGER NOT NULL, t INTEGER NOT NULL, num REAL, text TEXT,
+                                 quality INTEGER NOT NULL, received INTEGER);""")
+        db.execute("INSERT INTO series VALUES (1, ?, ?)", (KEY.submodel_id, KEY.path))
+        t0 = int(T0.timestamp()) * 1_000_000
+        db.executemany("INSERT INTO samples VALUES (1, ?, ?, NULL, 0, ?)",
+                       [(t0 + i * 1_000_000, float(i), t0 + i * 1_000_000 + 5) for i in range(5)])
+        db.executemany("INSERT INTO recent VALUES (1, ?, ?, ?, ?, NULL)",
+                       [(t0 + 1_000_000, 7.0, "int", 1), (t0 + 5_000_000, None, "s:OK", 0),
+                        (t0 + 6_000_000, None, None, 2)])
+        db.commit()
+
+    seen: list[tuple[object, Quality]] = []
+
+    async def scenario() -> None:
+        store = await _open(path)
+        seen.extend((p.value, p.quality) for p in await store.read(KEY))
+        await store.close()
+
+    run(scenario())
+    assert seen == [(0.0, Quality.GOOD), (7, Quality.UNCERTAIN), (2.0, Quality.GOOD), (3.0, Quality.GOOD),
+                               (4.0, Quality.GOOD), ("OK", Quality.GOOD), (None, Quality.BAD)]
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"samples", "recent"}.isdisjoint(tables) and db.execute("PRAGMA user_version").fetchone()[0] == 2

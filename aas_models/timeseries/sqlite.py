@@ -1,37 +1,41 @@
-"""Embedded time-series store: one SQLite file (WAL), samples clustered by (series, time).
+"""Embedded time-series store: one SQLite file (WAL), samples packed per series in time-ordered chunks.
 
-The samples table is WITHOUT ROWID with primary key (series, t): a range read is one index walk,
-and INSERT OR REPLACE makes re-sent samples idempotent. Times are integer microseconds (UTC).
-The agent writes and the server reads the same file, from different processes.
+A write appends the batch as it comes, as packed columns (one row of `pending`, a few blobs): no work per sample
+beyond packing arrays. Pending batches are folded in bulk into `chunks`, one row per series holding the
+fold's samples of that series sorted by time (packed arrays of times, values, qualities, receive times), once
+`pending` holds some dozens of samples per series, after `FOLD_SECONDS`, when writes pause, and on close.
+One SQLite row per sample, as this store had before, cost 2-3 us per sample in B-tree inserts and page writes
+with 10,000 interleaved series; a chunk costs a row per series per fold.
 
-Writes first go to `recent`, a plain table in arrival order, and are folded into `samples` in bulk
-(sorted, in one SQL statement) once `recent` holds some dozens of rows per series, after
-`FOLD_SECONDS`, when writes pause, and on close. Writing straight into the clustered table costs a page write per series
-per batch when many series arrive interleaved (10,000 series: ~15 us per sample and growing with the
-table); the fold writes each series' rows together. Reads see both tables; of a (series, t) in both,
-or twice in `recent`, the latest write wins, as with INSERT OR REPLACE.
+The identity of a sample is (series, time): a rewrite wins over what was stored, folded or not, and a fold that
+overlaps a series' stored chunks (re-sent samples after an agent restart) merges them, so every (series,
+time) is stored once. Chunks of one series never overlap, so a range read is one index walk. Times are integer
+microseconds (UTC). The agent writes and the server reads the same file, from different processes; readers
+see pending batches too.
 
-Folds run in the store's own thread (one statement, during which SQLite releases the GIL); writes run
-on the caller's event loop in slices of a few milliseconds, so neither stalls the loop. `SampleColumns`
-is the agent buffer's read-back form: the store writes it from its columns, with no object per sample.
+Folds run in the store's own thread (numpy sorts and SQLite inserts, most of it without the GIL), so they do
+not stall the writer's event loop. `SampleColumns` is the agent buffer's read-back form: the store writes it
+from its columns, with no object per sample. A file of the earlier one-row-per-sample format is converted when
+it is opened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import re
 import sqlite3
 import time
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import chain, islice
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, overload
+
+import numpy as np
+import orjson
 
 from aas_models.timeseries.base import (
     MAX_POINTS,
@@ -51,73 +55,46 @@ CREATE TABLE IF NOT EXISTS series (
     path TEXT NOT NULL,
     UNIQUE (submodel_id, path)
 );
-CREATE TABLE IF NOT EXISTS samples (
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
     series INTEGER NOT NULL,
-    t INTEGER NOT NULL,
-    num REAL,
-    text TEXT,
-    quality INTEGER NOT NULL,
-    received INTEGER,
-    PRIMARY KEY (series, t)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS recent (
-    series INTEGER NOT NULL,
-    t INTEGER NOT NULL,
-    num REAL,
-    text TEXT,
-    quality INTEGER NOT NULL,
-    received INTEGER
+    t0 INTEGER NOT NULL,
+    t1 INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    t BLOB NOT NULL,
+    num BLOB NOT NULL,
+    quality BLOB,
+    received BLOB,
+    text TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_series ON chunks (series, t0);
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY,
+    series BLOB NOT NULL,
+    t BLOB NOT NULL,
+    num BLOB NOT NULL,
+    quality BLOB,
+    received BLOB,
+    text TEXT
 );
 """
-#: Fold `recent` into `samples` at this many rows per series (within the bounds below) ...
-FOLD_ROWS_PER_SERIES = 32
+#: `PRAGMA user_version` of this layout (0: the earlier one row per sample in `samples` and `recent`).
+FORMAT = 2
+#: Fold `pending` into `chunks` at this many samples per series (within the bounds below) ...
+FOLD_ROWS_PER_SERIES = 16
 FOLD_MIN_ROWS, FOLD_MAX_ROWS = 20_000, 500_000
-#: ... or when its oldest row is this old (keeps reads of `recent`, a scan, short at low rates), or once
-#: no write came for FOLD_IDLE seconds (a stream that stopped leaves nothing behind in `recent`).
+#: ... or when its oldest batch is this old (readers decode all of `pending`), or once no write came for
+#: FOLD_IDLE seconds (a stream that stopped leaves nothing behind in `pending`).
 FOLD_SECONDS = 10.0
 FOLD_IDLE = 1.0
-#: Rows inserted between two chances for other tasks to run (a few ms).
-WRITE_SLICE = 2000
-_FOLD = ("INSERT OR REPLACE INTO samples (series, t, num, text, quality, received) "
-         "SELECT series, t, num, text, quality, received FROM recent ORDER BY series, t, rowid")
-#: Rows of `recent` as bound per sample: the values of a row are ?1, ?2, ... of its template.
-_ROW = "(?1, ?2, ?3, ?4, ?5, ?6)"
-_ROW_PLAIN = "(?1, ?2, ?3, NULL, 0, ?4)"
-#: A plain row received at its source time (a device without timestamps): 3 values bound, not 4.
-_ROW_PLAIN_SAME = "(?1, ?2, ?3, NULL, 0, ?2)"
-#: A good integer (all of a batch, e.g. JSON counters): as plain, with the tag that reads it back as int.
-_ROW_INT = "(?1, ?2, ?3, 'int', 0, ?4)"
-#: Rows per INSERT statement: one statement of many rows costs half as much per row as one per row.
-ROWS_PER_INSERT = 100
-#: The rows of `recent` for one series and time range, the latest of each time only.
-_RECENT = ("SELECT t, num, text, quality FROM recent WHERE rowid IN (SELECT MAX(rowid) FROM recent "
-           "WHERE series = :series AND t >= :lo AND t < :hi GROUP BY t)")
+#: Column encodings: little-endian whatever the machine, so a file moves between machines.
+_I8, _F8 = np.dtype("<i8"), np.dtype("<f8")
+_CHUNK_COLUMNS = "t, num, quality, received, text"
+_INSERT_PENDING = "INSERT INTO pending (series, t, num, quality, received, text) VALUES (?, ?, ?, ?, ?, ?)"
 QUALITY_CODE = {Quality.GOOD: 0, Quality.UNCERTAIN: 1, Quality.BAD: 2}
 QUALITY_OF_CODE = {v: k for k, v in QUALITY_CODE.items()}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@functools.cache
-def _insert(row: str, rows: int) -> str:
-    """INSERT of `rows` rows of the `row` template, its parameters numbered on from row to row."""
-    width = max(map(int, re.findall(r"\?(\d)", row)))
-
-    def shifted(k: int) -> str:
-        return re.sub(r"\?(\d)", lambda m: f"?{width * k + int(m.group(1))}", row)
-
-    values = ",".join(map(shifted, range(rows)))
-    return f"INSERT INTO recent (series, t, num, text, quality, received) VALUES {values}"
-
-
-def _insert_rows(db: sqlite3.Connection, row: str, rows: list[tuple[Any, ...]]) -> None:
-    """`rows` into `recent`, in their order (a later row of the same series and time wins at the fold)."""
-    full = len(rows) - len(rows) % ROWS_PER_INSERT
-    if full:
-        flat = list(chain.from_iterable(rows[:full]))
-        step = len(flat) // (full // ROWS_PER_INSERT)
-        db.executemany(_insert(row, ROWS_PER_INSERT), [flat[i:i + step] for i in range(0, len(flat), step)])
-    if full < len(rows):
-        db.executemany(_insert(row, 1), rows[full:])
+Array = np.ndarray[Any, Any]
 
 
 def micros(moment: datetime) -> int:
@@ -334,6 +311,148 @@ class SampleColumns(LazySamples):
         return zip(series, self.t, self.num, texts, self.quality, self._received(), strict=True)
 
 
+@dataclass
+class _Cols:
+    """Samples as arrays: times (int64 us), values (float64, NaN: no number), quality codes (uint8), receive
+    times (int64, NO_TIME: none) and text tags (object array of str or None; None: no tag anywhere)."""
+
+    t: Array
+    num: Array
+    quality: Array
+    received: Array
+    tags: Array | None
+
+    def __len__(self) -> int:
+        return int(self.t.size)
+
+    def take(self, index: Array | slice) -> _Cols:
+        return _Cols(self.t[index], self.num[index], self.quality[index], self.received[index],
+                     None if self.tags is None else self.tags[index])
+
+    @staticmethod
+    def decode(t: bytes, num: bytes, quality: bytes | None, received: bytes | None, text: str | None) -> _Cols:
+        times = np.frombuffer(t, _I8)
+        n = times.size
+        tags = None
+        if text:
+            tags = np.full(n, None, dtype=object)
+            for i, tag in orjson.loads(text).items():
+                tags[int(i)] = tag
+        return _Cols(times, np.frombuffer(num, _F8),
+                     np.zeros(n, np.uint8) if quality is None else np.frombuffer(quality, np.uint8),
+                     times if received is None else np.frombuffer(received, _I8), tags)
+
+    def encode(self) -> tuple[bytes, bytes, bytes | None, bytes | None, str | None]:
+        """(t, num, quality, received, text) as stored: quality None if all good, received None if it is t."""
+        quality = self.quality.tobytes() if self.quality.any() else None
+        received = None if np.array_equal(self.received, self.t) else self.received.astype(_I8).tobytes()
+        text = None
+        if self.tags is not None:
+            marked = {str(i): tag for i, tag in enumerate(self.tags) if tag is not None}
+            text = orjson.dumps(marked).decode() if marked else None
+        return self.t.astype(_I8).tobytes(), self.num.astype(_F8).tobytes(), quality, received, text
+
+
+def _merged(parts: Sequence[_Cols]) -> _Cols:
+    """One time-ordered run of `parts`; of samples with the same time the one in the latest part wins."""
+    if len(parts) == 1 and len(parts[0]) and bool(np.all(np.diff(parts[0].t) > 0)):
+        return parts[0]
+    any_tags = any(p.tags is not None for p in parts)
+    cols = _Cols(np.concatenate([p.t for p in parts]), np.concatenate([p.num for p in parts]),
+                 np.concatenate([p.quality for p in parts]), np.concatenate([p.received for p in parts]),
+                 np.concatenate([p.tags if p.tags is not None else np.full(len(p), None, dtype=object)
+                                 for p in parts]) if any_tags else None)
+    order = np.argsort(cols.t, kind="stable")  # arrival order within a time: the last is the latest
+    t = cols.t[order]
+    last = np.ones(t.size, dtype=bool)
+    last[:-1] = t[1:] != t[:-1]
+    return cols.take(order[last])
+
+
+def _pending_cols(rows: Sequence[tuple[Any, ...]]) -> tuple[Array, _Cols]:
+    """Series ids and samples of pending batches (rows of series, t, num, quality, received, text), in order."""
+    series = [np.frombuffer(row[0], _I8) for row in rows]
+    parts = [_Cols.decode(*row[1:]) for row in rows]
+    any_tags = any(p.tags is not None for p in parts)
+    return np.concatenate(series) if series else np.zeros(0, _I8), _Cols(
+        np.concatenate([p.t for p in parts]) if parts else np.zeros(0, _I8),
+        np.concatenate([p.num for p in parts]) if parts else np.zeros(0, _F8),
+        np.concatenate([p.quality for p in parts]) if parts else np.zeros(0, np.uint8),
+        np.concatenate([p.received for p in parts]) if parts else np.zeros(0, _I8),
+        np.concatenate([p.tags if p.tags is not None else np.full(len(p), None, dtype=object) for p in parts])
+        if any_tags else None)
+
+
+#: One chunk per row of the JSON `index` ([series, t0, t1, first sample, samples, any not good, any own receive
+#: time]), cut out of the fold's packed columns.
+_INSERT_CUT = f"""INSERT INTO chunks (series, t0, t1, n, {_CHUNK_COLUMNS})
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+       json_extract(value, '$[4]'),
+       substr(:t, json_extract(value, '$[3]') * 8 + 1, json_extract(value, '$[4]') * 8),
+       substr(:num, json_extract(value, '$[3]') * 8 + 1, json_extract(value, '$[4]') * 8),
+       CASE WHEN json_extract(value, '$[5]') THEN substr(:q, json_extract(value, '$[3]') + 1,
+                                                         json_extract(value, '$[4]')) END,
+       CASE WHEN json_extract(value, '$[6]') THEN substr(:r, json_extract(value, '$[3]') * 8 + 1,
+                                                         json_extract(value, '$[4]') * 8) END,
+       NULL
+FROM json_each(:index)"""
+
+
+def _blob(values: Array, dtype: Any) -> memoryview:
+    """The array's bytes in the stored encoding, without a copy where it is one already."""
+    return np.ascontiguousarray(values, dtype).data.cast("B")
+
+
+def _chunk_ends(db: sqlite3.Connection, largest: int) -> Array:
+    """By series id (up to at least `largest`), the last time in its chunks; NO_TIME for none."""
+    rows = db.execute("SELECT series, t1 FROM chunks c WHERE t0 = (SELECT MAX(t0) FROM chunks WHERE series = c.series)"
+                      ).fetchall()
+    ends = np.full(max([largest, *(s for s, _ in rows)]) + 1024, NO_TIME, dtype=np.int64)
+    for series, t1 in rows:
+        ends[series] = t1
+    return ends
+
+
+def _insert_chunk(db: sqlite3.Connection, series: int, cols: _Cols) -> None:
+    db.execute(f"INSERT INTO chunks (series, t0, t1, n, {_CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               (series, int(cols.t[0]), int(cols.t[-1]), len(cols), *cols.encode()))
+
+
+def _chunks_in(db: sqlite3.Connection, series: int, lo: int, hi: int) -> list[tuple[Any, ...]]:
+    """Rows (t0, t, num, quality, received, text) of the series' chunks holding times in [lo, hi), oldest
+    first: from the chunk that starts at or before `lo` (chunks of a series do not overlap), one index walk."""
+    return db.execute(
+        f"SELECT t0, {_CHUNK_COLUMNS} FROM chunks WHERE series = :s AND t0 < :hi AND t0 >= COALESCE("
+        "(SELECT MAX(t0) FROM chunks WHERE series = :s AND t0 <= :lo), :lo) ORDER BY t0",
+        {"s": series, "lo": lo, "hi": hi}).fetchall()
+
+
+def _convert_rows(db: sqlite3.Connection) -> None:
+    """The earlier format (one row per sample in `samples`, and `recent`) into chunks, in one transaction."""
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for table in ("samples", "recent"):
+        if table not in tables:
+            continue
+        order = "series, t" if table == "samples" else "series, t, rowid"
+        rows = db.execute(f"SELECT series, t, num, text, quality, received FROM {table} ORDER BY {order}").fetchall()
+        by_series: dict[int, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            by_series.setdefault(int(row[0]), []).append(row)
+        for series, part in by_series.items():
+            cols = _Cols(np.array([r[1] for r in part], _I8),
+                         np.array([np.nan if r[2] is None else r[2] for r in part], _F8),
+                         np.array([r[4] for r in part], np.uint8),
+                         np.array([NO_TIME if r[5] is None else r[5] for r in part], _I8),
+                         np.array([r[3] for r in part], dtype=object) if any(r[3] for r in part) else None)
+            merged = _merged([cols])
+            stored = _chunks_in(db, series, int(merged.t[0]), int(merged.t[-1]) + 1)
+            if stored:  # `recent` after `samples`: its rows are the later writes
+                merged = _merged([*(_Cols.decode(*row[1:]) for row in stored), merged])
+                db.executemany("DELETE FROM chunks WHERE series = ? AND t0 = ?", [(series, row[0]) for row in stored])
+            _insert_chunk(db, series, merged)
+        db.execute(f"DROP TABLE {table}")
+
+
 def stored_count(path: Path | str) -> int:
     """How many samples a store file holds (folded or not); 0 if there is no store there yet."""
     if not Path(path).exists():
@@ -341,8 +460,15 @@ def stored_count(path: Path | str) -> int:
     db = sqlite3.connect(path)
     try:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        return sum(int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-                   for table in ("samples", "recent") if table in tables)
+        count = 0
+        if "chunks" in tables:
+            count += int(db.execute("SELECT COALESCE(SUM(n), 0) FROM chunks").fetchone()[0])
+        if "pending" in tables:  # re-sent samples are counted once they are folded
+            count += int(db.execute("SELECT COALESCE(SUM(length(t) / 8), 0) FROM pending").fetchone()[0])
+        for table in ("samples", "recent"):  # a file of the earlier format, not opened since
+            if table in tables:
+                count += int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        return count
     finally:
         db.close()
 
@@ -351,9 +477,8 @@ class SqliteTimeSeries(TimeSeriesStore):
     def __init__(self, path: Path | str) -> None:
         self._path = str(path)
         self._db: sqlite3.Connection | None = None
-        #: Folds run in this thread: one SQL statement, during which SQLite does not hold the GIL, so the
-        #: event loop goes on meanwhile. (Writes stay on the loop, in slices: a thread that binds rows holds
-        #: the GIL so often that the loop waits for it at every socket call.)
+        #: Folds run in this thread: numpy sorts and SQLite statements, during which the GIL is mostly free, so
+        #: the event loop goes on meanwhile.
         self._thread: ThreadPoolExecutor | None = None
         #: The fold in progress: every other use of the connection waits for it.
         self._folding: asyncio.Future[None] | None = None
@@ -366,9 +491,14 @@ class SqliteTimeSeries(TimeSeriesStore):
         #: Store series id by the series id of the last SampleColumns' `keys` mapping (a writer's own ids,
         #: e.g. the agent buffer's): most batches need no lookup per series at all.
         self._foreign: tuple[Mapping[int, SeriesKey], dict[int, int], list[bool]] | None = None
-        #: Rows in `recent`, and the monotonic time of the oldest.
+        #: Samples in `pending`, and the monotonic time of the oldest.
         self._unfolded = 0
         self._since = 0.0
+        #: By series id, the last time in its chunks (NO_TIME: none): a fold after it appends a chunk, one
+        #: before it merges.
+        self._ends: Array | None = None
+        #: `PRAGMA data_version` at the last fold: it changes when another connection commits.
+        self._version: int | None = None
         #: Only a writer folds on close (a reader, e.g. the twin server, never writes the file).
         self._wrote = False
         self._idle: asyncio.TimerHandle | None = None
@@ -379,9 +509,21 @@ class SqliteTimeSeries(TimeSeriesStore):
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=10)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            if db.execute("PRAGMA user_version").fetchone()[0] < FORMAT:
+                _convert_rows(db)
+                db.execute(f"PRAGMA user_version = {FORMAT}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            db.close()
+            raise
         self._db = db
-        (self._unfolded,) = db.execute("SELECT COUNT(*) FROM recent").fetchone()
+        (self._unfolded,) = db.execute("SELECT COALESCE(SUM(length(t) / 8), 0) FROM pending").fetchone()
         self._since = time.monotonic()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="timeseries-fold")
 
@@ -405,23 +547,63 @@ class SqliteTimeSeries(TimeSeriesStore):
             if self._unfolded and self._wrote:
                 self._fold(db)
         except sqlite3.Error:
-            pass  # folded by the next writer to open the file; readers see `recent` meanwhile
+            pass  # folded by the next writer to open the file; readers see `pending` meanwhile
         finally:
             db.close()
 
     def _fold(self, db: sqlite3.Connection) -> None:
+        """Every pending batch into chunks, in one transaction (in the store's thread)."""
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute(_FOLD)
-            db.execute("DELETE FROM recent")
+            rows = db.execute("SELECT id, series, t, num, quality, received, text FROM pending ORDER BY id").fetchall()
+            if rows:
+                self._fold_rows(db, rows)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            self._ends = None  # may hold chunks that were rolled back: read again
             raise
         self._unfolded = 0
 
+    def _fold_rows(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Pending batches into chunks. The common case, samples after all of their series' chunks, is a few
+        numpy calls and ONE statement that cuts every series' chunk out of the fold's packed columns (Python
+        work per series in this thread would take the GIL from the event loop at each of its socket calls)."""
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:  # another connection wrote chunks since this one's last fold
+            self._ends, self._version = None, version
+        series, cols = _pending_cols([row[1:] for row in rows])
+        if self._ends is None or self._ends.size <= series.max():
+            self._ends = _chunk_ends(db, int(series.max()))
+        ends = self._ends
+        order = np.lexsort((np.arange(series.size), cols.t, series))  # by series, time, then arrival
+        last = np.ones(series.size, dtype=bool)  # of equal (series, time) the last written wins
+        last[:-1] = (series[order][1:] != series[order][:-1]) | (cols.t[order][1:] != cols.t[order][:-1])
+        order = order[last]
+        series, cols = series[order], cols.take(order)
+        starts = np.r_[0, np.flatnonzero(np.diff(series)) + 1]
+        stops = np.r_[starts[1:], series.size]
+        ids, firsts, lasts = series[starts], cols.t[starts], cols.t[stops - 1]
+        before = ends[ids]
+        fresh = before < firsts
+        if cols.tags is not None:  # text values: written one series at a time below
+            fresh &= ~np.logical_or.reduceat(cols.tags != None, starts)  # noqa: E711 - elementwise
+        index = np.column_stack([ids, firsts, lasts, starts, stops - starts, np.maximum.reduceat(cols.quality, starts),
+                                 np.logical_or.reduceat(cols.received != cols.t, starts)])[fresh]
+        db.execute(_INSERT_CUT, {"index": orjson.dumps(index, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
+                                 "t": _blob(cols.t, _I8), "num": _blob(cols.num, _F8),
+                                 "q": _blob(cols.quality, np.uint8), "r": _blob(cols.received, _I8)})
+        for k in np.flatnonzero(~fresh).tolist():  # re-sent or late samples: merge with the chunks they overlap
+            ident, part = int(ids[k]), cols.take(slice(int(starts[k]), int(stops[k])))
+            stored = _chunks_in(db, ident, int(firsts[k]), int(lasts[k]) + 1)
+            merged = _merged([*(_Cols.decode(*row[1:]) for row in stored), part])
+            db.executemany("DELETE FROM chunks WHERE series = ? AND t0 = ?", [(ident, row[0]) for row in stored])
+            _insert_chunk(db, ident, merged)
+        ends[ids] = np.maximum(before, lasts)
+        db.execute("DELETE FROM pending WHERE id <= ?", (rows[-1][0],))
+
     async def _settle(self) -> None:
-        """Wait for a fold in progress; its failure becomes this call's StoreError (the rows stay in `recent`)."""
+        """Wait for a fold in progress; its failure becomes this call's StoreError (the rows stay in `pending`)."""
         folding = self._folding
         if folding is None:
             return
@@ -476,15 +658,13 @@ class SqliteTimeSeries(TimeSeriesStore):
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     columns, ids = self._columns(samples)
-                    integers = columns.integers()
-                    plain = integers or columns.plain()  # binds 4 values a row instead of 6: a third less time
-                    same = plain and not integers and columns.same_received()  # and 3 instead of 4
-                    rows = columns.rows(ids, plain, same)
-                    row = _ROW_INT if integers else _ROW_PLAIN_SAME if same else _ROW_PLAIN if plain else _ROW
-                    while chunk := list(islice(rows, WRITE_SLICE)):
-                        _insert_rows(db, row, chunk)
-                        if len(chunk) == WRITE_SLICE:
-                            await asyncio.sleep(0)  # sources run between slices
+                    series = columns.series if ids is None else list(map(ids.__getitem__, columns.series))
+                    text = orjson.dumps(columns.text, option=orjson.OPT_NON_STR_KEYS).decode() if columns.text else None
+                    same = columns.same_received()
+                    db.execute(_INSERT_PENDING, (
+                        np.array(series, _I8).tobytes(), np.array(columns.t, _I8).tobytes(),
+                        np.array(columns.num, _F8).tobytes(), columns.quality if any(columns.quality) else None,
+                        None if same else np.array(columns.received, _I8).tobytes(), text))
                     db.execute("COMMIT")
                 except BaseException:
                     db.execute("ROLLBACK")
@@ -513,7 +693,7 @@ class SqliteTimeSeries(TimeSeriesStore):
             if not folding.done():
                 return
             if not folding.cancelled():
-                folding.exception()  # a failed fold left its rows in `recent`: this one retries them
+                folding.exception()  # a failed fold left its rows in `pending`: this one retries them
         if self._thread is not None and self._db is not None and self._unfolded:
             self._folding = asyncio.get_running_loop().run_in_executor(self._thread, self._fold, self._db)
 
@@ -529,8 +709,9 @@ class SqliteTimeSeries(TimeSeriesStore):
             if self._foreign is None or self._foreign[0] is not keys:
                 self._foreign = (keys, {}, [True])  # holds `keys`, so its id() stays its own
             ids, same = self._foreign[1], self._foreign[2]
-            new = set(samples.series) - ids.keys()
-            for series in new:
+            # `keys` holds only series the writer has written (the buffer's), so once all are mapped, so is
+            # every series of the batch, without a look at each sample.
+            for series in (keys.keys() - ids.keys() if len(ids) != len(keys) else ()):
                 ids[series] = ident = self._id_of(keys[series])
                 same[0] = same[0] and ident == series
             # The writer numbers its series as this store does (the agent's buffer, usually): no mapping.
@@ -546,6 +727,20 @@ class SqliteTimeSeries(TimeSeriesStore):
             await self._settle()
             return self._read(key, start, end, limit, every)
 
+    def _stored(self, series: int, lo: int, hi: int) -> _Cols:
+        """The series' samples with lo <= t < hi, chunks and pending batches merged, in time order."""
+        parts = [_Cols.decode(*row[1:]) for row in _chunks_in(self.db, series, lo, hi)]
+        rows = self.db.execute("SELECT series, t, num, quality, received, text FROM pending ORDER BY id").fetchall()
+        if rows:
+            ids, cols = _pending_cols(rows)
+            parts.append(cols.take(ids == series))
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return _Cols(np.zeros(0, _I8), np.zeros(0, _F8), np.zeros(0, np.uint8), np.zeros(0, _I8), None)
+        cols = _merged(parts)
+        inside = (cols.t >= lo) & (cols.t < hi)
+        return cols if bool(inside.all()) else cols.take(inside)
+
     def _read(self, key: SeriesKey, start: datetime | None, end: datetime | None, limit: int,
               every: timedelta | None) -> list[Point]:
         limit = max(1, min(limit, MAX_POINTS))
@@ -554,25 +749,32 @@ class SqliteTimeSeries(TimeSeriesStore):
             return []
         lo = micros(start) if start else -(2**62)
         hi = micros(end) if end else 2**62
-        where = {"series": series, "lo": lo, "hi": hi, "limit": limit}
+        cols = self._stored(series, lo, hi)
         if every is None:
-            newest = {row[0]: row for row in self.db.execute(
-                "SELECT t, num, text, quality FROM samples WHERE series = :series AND t >= :lo AND t < :hi "
-                "ORDER BY t DESC LIMIT :limit", where)}
-            newest.update((row[0], row) for row in self.db.execute(_RECENT, where))  # recent wins
-            rows = sorted(newest.values())[-limit:]
-            return [Point(from_micros(t), decode_value(num, text), QUALITY_OF_CODE[q]) for t, num, text, q in rows]
+            cols = cols.take(slice(max(0, len(cols) - limit), len(cols)))
+            tags = cols.tags
+            return [Point(from_micros(t), decode_value(None if num != num else num, None if tags is None else tags[i]),
+                          QUALITY_OF_CODE[q])
+                    for i, (t, num, q) in enumerate(zip(cols.t.tolist(), cols.num.tolist(), cols.quality.tolist(),
+                                                        strict=True))]
+        if not len(cols):
+            return []
         width = max(1, every // timedelta(microseconds=1))
-        rows = self.db.execute(
-            "SELECT (t / :width) * :width AS bucket, AVG(CASE WHEN quality = 0 THEN num END), "
-            "MIN(CASE WHEN quality = 0 THEN num END), MAX(CASE WHEN quality = 0 THEN num END), "
-            "COUNT(*), MAX(quality) FROM ("
-            "SELECT t, num, quality FROM samples WHERE series = :series AND t >= :lo AND t < :hi "
-            "AND t NOT IN (SELECT t FROM recent WHERE series = :series AND t >= :lo AND t < :hi) "
-            f"UNION ALL SELECT t, num, quality FROM ({_RECENT})) "
-            "GROUP BY bucket ORDER BY bucket DESC LIMIT :limit", where | {"width": width}).fetchall()
-        return [Point(from_micros(b), mean, QUALITY_OF_CODE[q], lo_v, hi_v, n)
-                for b, mean, lo_v, hi_v, n, q in reversed(rows)]
+        buckets = (cols.t // width) * width
+        starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
+        starts = starts[-limit:]
+        ends = np.r_[starts[1:], len(cols)]
+        numeric = np.isfinite(cols.num) & (cols.quality == 0)
+        if cols.tags is not None:  # text values have no number; bool and int tags keep theirs
+            numeric &= np.array([tag is None or tag in ("int", "bool") for tag in cols.tags])
+        out = []
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            good = cols.num[a:b][numeric[a:b]]
+            mean, low, high = ((float(good.mean()), float(good.min()), float(good.max())) if good.size
+                               else (None, None, None))
+            out.append(Point(from_micros(int(buckets[a])), mean, QUALITY_OF_CODE[int(cols.quality[a:b].max())],
+                             low, high, b - a))
+        return out
 
     async def series(self) -> list[SeriesKey]:
         async with self._lock:
@@ -586,22 +788,29 @@ class SqliteTimeSeries(TimeSeriesStore):
             await self._settle()
             if self._thread is None:
                 raise StoreError("time-series store is not open")
-            try:  # in the thread: one range delete per series (an index walk each), the loop goes on
+            try:  # in the thread, after folding what is pending: the loop goes on meanwhile
                 count: int = await asyncio.get_running_loop().run_in_executor(
                     self._thread, self._delete_before, self.db, moment)
             except sqlite3.Error as exc:
                 raise StoreError(f"time-series store {self._path}: {exc}") from exc
             return count
 
-    @staticmethod
-    def _delete_before(db: sqlite3.Connection, moment: int) -> int:
+    def _delete_before(self, db: sqlite3.Connection, moment: int) -> int:
+        if self._unfolded or db.execute("SELECT 1 FROM pending LIMIT 1").fetchone():
+            self._fold(db)
         db.execute("BEGIN IMMEDIATE")
         try:
-            count = db.execute("DELETE FROM samples WHERE series IN (SELECT id FROM series) AND t < ?",
-                               (moment,)).rowcount
-            count += db.execute("DELETE FROM recent WHERE t < ?", (moment,)).rowcount
+            count = int(db.execute("SELECT COALESCE(SUM(n), 0) FROM chunks WHERE t1 < ?", (moment,)).fetchone()[0])
+            db.execute("DELETE FROM chunks WHERE t1 < ?", (moment,))
+            for series, t0, *blobs in db.execute(f"SELECT series, t0, {_CHUNK_COLUMNS} FROM chunks "
+                                                 "WHERE t0 < ?", (moment,)).fetchall():
+                cols = _Cols.decode(*blobs)
+                kept = cols.take(cols.t >= moment)
+                count += len(cols) - len(kept)
+                db.execute("DELETE FROM chunks WHERE series = ? AND t0 = ?", (series, t0))
+                _insert_chunk(db, series, kept)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return int(count)
+        return count
