@@ -249,3 +249,26 @@ def test_a_file_of_the_earlier_row_per_sample_format_is_converted(tmp_path: Path
     with contextlib.closing(sqlite3.connect(path)) as db:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"samples", "recent"}.isdisjoint(tables) and db.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_newest_points_of_a_long_history_come_from_its_newest_chunks(tmp_path: Path) -> None:
+    """Many folds make many chunks; a read with a limit (and an end inside a chunk) returns exactly the newest
+    points of the range, with rewrites still pending winning, as a full read would."""
+    async def scenario() -> None:
+        for part in range(6):
+            store = await _open(tmp_path / "ts.db")
+            await store.write(samples(40, start=T0 + timedelta(seconds=40 * part)))
+            await store.close()  # folds: one chunk per part
+        store = await _open(tmp_path / "ts.db")
+        await store.write([Sample(KEY, T0 + timedelta(seconds=200), -5.0)])  # pending, replaces one
+        end = T0 + timedelta(seconds=205)
+        everything = [(p.time, p.value) for p in await store.read(KEY, end=end, limit=100_000)]
+        assert len(everything) == 205 and everything[200] == (T0 + timedelta(seconds=200), -5.0)
+        for limit in (1, 5, 30, 90, 204):
+            newest = [(p.time, p.value) for p in await store.read(KEY, end=end, limit=limit)]
+            assert newest == everything[-limit:], limit
+        middle = await store.read(KEY, start=T0 + timedelta(seconds=50), end=T0 + timedelta(seconds=60), limit=3)
+        assert [p.time for p in middle] == [T0 + timedelta(seconds=s) for s in (57, 58, 59)]
+        await store.close()
+
+    run(scenario())

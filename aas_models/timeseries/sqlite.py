@@ -727,14 +727,30 @@ class SqliteTimeSeries(TimeSeriesStore):
             await self._settle()
             return self._read(key, start, end, limit, every)
 
-    def _stored(self, series: int, lo: int, hi: int) -> _Cols:
-        """The series' samples with lo <= t < hi, chunks and pending batches merged, in time order."""
-        parts = [_Cols.decode(*row[1:]) for row in _chunks_in(self.db, series, lo, hi)]
+    def _stored(self, series: int, lo: int, hi: int, newest: int | None = None) -> _Cols:
+        """The series' samples with lo <= t < hi, chunks and pending batches merged, in time order; with
+        `newest`, at least the newest that many of them (fewer chunks read on a long history)."""
         rows = self.db.execute("SELECT series, t, num, quality, received, text FROM pending ORDER BY id").fetchall()
+        recent: list[_Cols] = []
         if rows:
             ids, cols = _pending_cols(rows)
-            parts.append(cols.take(ids == series))
-        parts = [p for p in parts if len(p)]
+            recent = [cols.take(ids == series)]
+        if newest is None:
+            chunks = _chunks_in(self.db, series, lo, hi)
+        else:  # newest first, until enough (a pending sample may replace one of them, so count those too)
+            wanted = newest + sum(map(len, recent))
+            chunks, count = [], 0
+            for row in self.db.execute(
+                    f"SELECT t0, {_CHUNK_COLUMNS} FROM chunks WHERE series = :s AND t0 < :hi AND t0 >= COALESCE("
+                    "(SELECT MAX(t0) FROM chunks WHERE series = :s AND t0 <= :lo), :lo) ORDER BY t0 DESC",
+                    {"s": series, "lo": lo, "hi": hi}):
+                chunks.append(row)
+                times = np.frombuffer(row[1], _I8)
+                count += int(np.count_nonzero(times < hi)) if times[-1] >= hi else times.size
+                if count >= wanted:
+                    break
+            chunks.reverse()
+        parts = [p for p in [*(_Cols.decode(*row[1:]) for row in chunks), *recent] if len(p)]
         if not parts:
             return _Cols(np.zeros(0, _I8), np.zeros(0, _F8), np.zeros(0, np.uint8), np.zeros(0, _I8), None)
         cols = _merged(parts)
@@ -749,7 +765,7 @@ class SqliteTimeSeries(TimeSeriesStore):
             return []
         lo = micros(start) if start else -(2**62)
         hi = micros(end) if end else 2**62
-        cols = self._stored(series, lo, hi)
+        cols = self._stored(series, lo, hi, limit if every is None else None)
         if every is None:
             cols = cols.take(slice(max(0, len(cols) - limit), len(cols)))
             tags = cols.tags
