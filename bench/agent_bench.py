@@ -954,7 +954,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--modbus-servers", type=int, default=4)
     parser.add_argument("--modbus-connections", type=int, default=2, help="connections per server")
     parser.add_argument("--modbus-tags", type=int, default=10_000)
-    parser.add_argument("--modbus-poll", type=float, default=0.05, help="agent's poll_interval, s")
+    parser.add_argument("--modbus-poll", type=float, default=0.01,
+                        help="agent's poll_interval, s (default 0.01: shorter than a poll of its 1,250 tags takes, so "
+                        "polls run back to back, as the raw loop's reads do; 0.05 would cap it at 200,000 tags/s)")
     parser.add_argument("--opcua-servers", type=int, default=4)
     parser.add_argument("--opcua-tags", type=int, default=1000)
     parser.add_argument("--opcua-hz", type=float, default=10.0)

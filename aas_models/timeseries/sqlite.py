@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     num BLOB NOT NULL,
     quality BLOB,
     received BLOB,
-    text TEXT
+    kind BLOB,
+    strings TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_series ON chunks (series, t0);
 CREATE TABLE IF NOT EXISTS pending (
@@ -75,7 +76,8 @@ CREATE TABLE IF NOT EXISTS pending (
     num BLOB NOT NULL,
     quality BLOB,
     received BLOB,
-    text TEXT
+    kind BLOB,
+    strings TEXT
 );
 """
 #: `PRAGMA user_version` of this layout (0: the earlier one row per sample in `samples` and `recent`).
@@ -89,8 +91,9 @@ FOLD_SECONDS = 10.0
 FOLD_IDLE = 1.0
 #: Column encodings: little-endian whatever the machine, so a file moves between machines.
 _I8, _F8 = np.dtype("<i8"), np.dtype("<f8")
-_CHUNK_COLUMNS = "t, num, quality, received, text"
-_INSERT_PENDING = "INSERT INTO pending (series, t, num, quality, received, text) VALUES (?, ?, ?, ?, ?, ?)"
+_CHUNK_COLUMNS = "t, num, quality, received, kind, strings"
+_INSERT_PENDING = "INSERT INTO pending (series, t, num, quality, received, kind, strings) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_PENDING = "SELECT series, t, num, quality, received, kind, strings FROM pending ORDER BY id"
 QUALITY_CODE = {Quality.GOOD: 0, Quality.UNCERTAIN: 1, Quality.BAD: 2}
 QUALITY_OF_CODE = {v: k for k, v in QUALITY_CODE.items()}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -311,57 +314,110 @@ class SampleColumns(LazySamples):
         return zip(series, self.t, self.num, texts, self.quality, self._received(), strict=True)
 
 
+#: Value kinds, one byte per sample: a float (or no value), an integer, a boolean (both kept in `num`), a string.
+FLOAT, INT, BOOL, STRING = 0, 1, 2, 3
+_KIND_OF_TAG = {"int": INT, "bool": BOOL}
+
+
 @dataclass
 class _Cols:
     """Samples as arrays: times (int64 us), values (float64, NaN: no number), quality codes (uint8), receive
-    times (int64, NO_TIME: none) and text tags (object array of str or None; None: no tag anywhere)."""
+    times (int64, NO_TIME: none), value kinds (uint8) and the strings (object array, None where not a string;
+    None if there are none)."""
 
     t: Array
     num: Array
     quality: Array
     received: Array
-    tags: Array | None
+    kind: Array
+    strings: Array | None
 
     def __len__(self) -> int:
         return int(self.t.size)
 
     def take(self, index: Array | slice) -> _Cols:
-        return _Cols(self.t[index], self.num[index], self.quality[index], self.received[index],
-                     None if self.tags is None else self.tags[index])
+        return _Cols(self.t[index], self.num[index], self.quality[index], self.received[index], self.kind[index],
+                     None if self.strings is None else self.strings[index])
 
     @staticmethod
-    def decode(t: bytes, num: bytes, quality: bytes | None, received: bytes | None, text: str | None) -> _Cols:
+    def decode(t: bytes, num: bytes, quality: bytes | None, received: bytes | None, kind: bytes | None,
+               strings: str | None) -> _Cols:
         times = np.frombuffer(t, _I8)
         n = times.size
-        tags = None
-        if text:
-            tags = np.full(n, None, dtype=object)
-            for i, tag in orjson.loads(text).items():
-                tags[int(i)] = tag
+        text = None
+        if strings:
+            text = np.full(n, None, dtype=object)
+            for i, value in orjson.loads(strings).items():
+                text[int(i)] = value
         return _Cols(times, np.frombuffer(num, _F8),
                      np.zeros(n, np.uint8) if quality is None else np.frombuffer(quality, np.uint8),
-                     times if received is None else np.frombuffer(received, _I8), tags)
+                     times if received is None else np.frombuffer(received, _I8),
+                     np.zeros(n, np.uint8) if kind is None else np.frombuffer(kind, np.uint8), text)
 
-    def encode(self) -> tuple[bytes, bytes, bytes | None, bytes | None, str | None]:
-        """(t, num, quality, received, text) as stored: quality None if all good, received None if it is t."""
+    @staticmethod
+    def of_columns(columns: SampleColumns, series: Sequence[int]) -> tuple[Array, _Cols]:
+        """Series ids and samples of a writer's columns (text tags become kinds and strings)."""
+        n = len(columns)
+        kind = np.zeros(n, np.uint8)
+        strings = None
+        if columns.integers():
+            kind[:] = INT
+        elif columns.text:
+            for i, tag in columns.text.items():
+                if tag in _KIND_OF_TAG:
+                    kind[i] = _KIND_OF_TAG[tag]
+                else:
+                    if strings is None:
+                        strings = np.full(n, None, dtype=object)
+                    kind[i], strings[i] = STRING, tag[2:]
+        t = np.array(columns.t, _I8)
+        received = t if columns.same_received() else np.array(columns.received, _I8)
+        return np.array(series, _I8), _Cols(t, np.array(columns.num, _F8), np.frombuffer(columns.quality, np.uint8),
+                                            received, kind, strings)
+
+    def encode(self) -> tuple[bytes, bytes, bytes | None, bytes | None, bytes | None, str | None]:
+        """(t, num, quality, received, kind, strings) as stored: quality None if all good, received None if
+        it is t, kind None if all floats, strings None if there are none."""
         quality = self.quality.tobytes() if self.quality.any() else None
         received = None if np.array_equal(self.received, self.t) else self.received.astype(_I8).tobytes()
-        text = None
-        if self.tags is not None:
-            marked = {str(i): tag for i, tag in enumerate(self.tags) if tag is not None}
-            text = orjson.dumps(marked).decode() if marked else None
-        return self.t.astype(_I8).tobytes(), self.num.astype(_F8).tobytes(), quality, received, text
+        kind = self.kind.tobytes() if self.kind.any() else None
+        strings = None
+        if self.strings is not None:
+            marked = {str(i): v for i, v in enumerate(self.strings.tolist()) if v is not None}
+            strings = orjson.dumps(marked).decode() if marked else None
+        return self.t.astype(_I8).tobytes(), self.num.astype(_F8).tobytes(), quality, received, kind, strings
+
+    def values(self) -> list[Value]:
+        """The samples' values as written (numbers, integers, booleans, strings; None for none)."""
+        out: list[Value] = [None if v != v else v for v in self.num.tolist()]
+        if self.kind.any():
+            for i in np.flatnonzero(self.kind).tolist():
+                k = int(self.kind[i])
+                if k == STRING:
+                    out[i] = None if self.strings is None else self.strings[i]
+                elif out[i] is not None:
+                    out[i] = int(out[i]) if k == INT else bool(out[i])  # type: ignore[arg-type]
+        return out
+
+
+def _concat(parts: Sequence[_Cols]) -> _Cols:
+    any_strings = any(p.strings is not None for p in parts)
+    return _Cols(np.concatenate([p.t for p in parts]), np.concatenate([p.num for p in parts]),
+                 np.concatenate([p.quality for p in parts]), np.concatenate([p.received for p in parts]),
+                 np.concatenate([p.kind for p in parts]),
+                 np.concatenate([p.strings if p.strings is not None else np.full(len(p), None, dtype=object)
+                                 for p in parts]) if any_strings else None)
+
+
+_EMPTY = _Cols(np.zeros(0, _I8), np.zeros(0, _F8), np.zeros(0, np.uint8), np.zeros(0, _I8), np.zeros(0, np.uint8),
+               None)
 
 
 def _merged(parts: Sequence[_Cols]) -> _Cols:
     """One time-ordered run of `parts`; of samples with the same time the one in the latest part wins."""
     if len(parts) == 1 and len(parts[0]) and bool(np.all(np.diff(parts[0].t) > 0)):
         return parts[0]
-    any_tags = any(p.tags is not None for p in parts)
-    cols = _Cols(np.concatenate([p.t for p in parts]), np.concatenate([p.num for p in parts]),
-                 np.concatenate([p.quality for p in parts]), np.concatenate([p.received for p in parts]),
-                 np.concatenate([p.tags if p.tags is not None else np.full(len(p), None, dtype=object)
-                                 for p in parts]) if any_tags else None)
+    cols = _concat(parts)
     order = np.argsort(cols.t, kind="stable")  # arrival order within a time: the last is the latest
     t = cols.t[order]
     last = np.ones(t.size, dtype=bool)
@@ -370,21 +426,15 @@ def _merged(parts: Sequence[_Cols]) -> _Cols:
 
 
 def _pending_cols(rows: Sequence[tuple[Any, ...]]) -> tuple[Array, _Cols]:
-    """Series ids and samples of pending batches (rows of series, t, num, quality, received, text), in order."""
-    series = [np.frombuffer(row[0], _I8) for row in rows]
-    parts = [_Cols.decode(*row[1:]) for row in rows]
-    any_tags = any(p.tags is not None for p in parts)
-    return np.concatenate(series) if series else np.zeros(0, _I8), _Cols(
-        np.concatenate([p.t for p in parts]) if parts else np.zeros(0, _I8),
-        np.concatenate([p.num for p in parts]) if parts else np.zeros(0, _F8),
-        np.concatenate([p.quality for p in parts]) if parts else np.zeros(0, np.uint8),
-        np.concatenate([p.received for p in parts]) if parts else np.zeros(0, _I8),
-        np.concatenate([p.tags if p.tags is not None else np.full(len(p), None, dtype=object) for p in parts])
-        if any_tags else None)
+    """Series ids and samples of pending batches (rows of series, t, num, quality, received, kind, strings)."""
+    if not rows:
+        return np.zeros(0, _I8), _EMPTY
+    series = np.concatenate([np.frombuffer(row[0], _I8) for row in rows])
+    return series, _concat([_Cols.decode(*row[1:]) for row in rows])
 
 
 #: One chunk per row of the JSON `index` ([series, t0, t1, first sample, samples, any not good, any own receive
-#: time]), cut out of the fold's packed columns.
+#: time, any not a float]), cut out of the fold's packed columns.
 _INSERT_CUT = f"""INSERT INTO chunks (series, t0, t1, n, {_CHUNK_COLUMNS})
 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
        json_extract(value, '$[4]'),
@@ -394,6 +444,8 @@ SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(va
                                                          json_extract(value, '$[4]')) END,
        CASE WHEN json_extract(value, '$[6]') THEN substr(:r, json_extract(value, '$[3]') * 8 + 1,
                                                          json_extract(value, '$[4]') * 8) END,
+       CASE WHEN json_extract(value, '$[7]') THEN substr(:k, json_extract(value, '$[3]') + 1,
+                                                         json_extract(value, '$[4]')) END,
        NULL
 FROM json_each(:index)"""
 
@@ -414,12 +466,12 @@ def _chunk_ends(db: sqlite3.Connection, largest: int) -> Array:
 
 
 def _insert_chunk(db: sqlite3.Connection, series: int, cols: _Cols) -> None:
-    db.execute(f"INSERT INTO chunks (series, t0, t1, n, {_CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    db.execute(f"INSERT INTO chunks (series, t0, t1, n, {_CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                (series, int(cols.t[0]), int(cols.t[-1]), len(cols), *cols.encode()))
 
 
 def _chunks_in(db: sqlite3.Connection, series: int, lo: int, hi: int) -> list[tuple[Any, ...]]:
-    """Rows (t0, t, num, quality, received, text) of the series' chunks holding times in [lo, hi), oldest
+    """Rows (t0, t, num, quality, received, kind, strings) of the series' chunks holding times in [lo, hi), oldest
     first: from the chunk that starts at or before `lo` (chunks of a series do not overlap), one index walk."""
     return db.execute(
         f"SELECT t0, {_CHUNK_COLUMNS} FROM chunks WHERE series = :s AND t0 < :hi AND t0 >= COALESCE("
@@ -439,11 +491,11 @@ def _convert_rows(db: sqlite3.Connection) -> None:
         for row in rows:
             by_series.setdefault(int(row[0]), []).append(row)
         for series, part in by_series.items():
-            cols = _Cols(np.array([r[1] for r in part], _I8),
-                         np.array([np.nan if r[2] is None else r[2] for r in part], _F8),
-                         np.array([r[4] for r in part], np.uint8),
-                         np.array([NO_TIME if r[5] is None else r[5] for r in part], _I8),
-                         np.array([r[3] for r in part], dtype=object) if any(r[3] for r in part) else None)
+            columns = SampleColumns([series] * len(part), {}, [r[1] for r in part],
+                                    [_NAN if r[2] is None else r[2] for r in part],
+                                    {i: r[3] for i, r in enumerate(part) if r[3] is not None},
+                                    bytes(r[4] for r in part), [NO_TIME if r[5] is None else r[5] for r in part])
+            cols = _Cols.of_columns(columns, columns.series)[1]
             merged = _merged([cols])
             stored = _chunks_in(db, series, int(merged.t[0]), int(merged.t[-1]) + 1)
             if stored:  # `recent` after `samples`: its rows are the later writes
@@ -555,7 +607,7 @@ class SqliteTimeSeries(TimeSeriesStore):
         """Every pending batch into chunks, in one transaction (in the store's thread)."""
         db.execute("BEGIN IMMEDIATE")
         try:
-            rows = db.execute("SELECT id, series, t, num, quality, received, text FROM pending ORDER BY id").fetchall()
+            rows = db.execute(f"SELECT id, {_PENDING.removeprefix('SELECT ')}").fetchall()
             if rows:
                 self._fold_rows(db, rows)
             db.execute("COMMIT")
@@ -586,13 +638,14 @@ class SqliteTimeSeries(TimeSeriesStore):
         ids, firsts, lasts = series[starts], cols.t[starts], cols.t[stops - 1]
         before = ends[ids]
         fresh = before < firsts
-        if cols.tags is not None:  # text values: written one series at a time below
-            fresh &= ~np.logical_or.reduceat(cols.tags != None, starts)  # noqa: E711 - elementwise
+        kinds = np.maximum.reduceat(cols.kind, starts)
+        fresh &= kinds != STRING  # strings: written one series at a time below
         index = np.column_stack([ids, firsts, lasts, starts, stops - starts, np.maximum.reduceat(cols.quality, starts),
-                                 np.logical_or.reduceat(cols.received != cols.t, starts)])[fresh]
+                                 np.logical_or.reduceat(cols.received != cols.t, starts), kinds])[fresh]
         db.execute(_INSERT_CUT, {"index": orjson.dumps(index, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
                                  "t": _blob(cols.t, _I8), "num": _blob(cols.num, _F8),
-                                 "q": _blob(cols.quality, np.uint8), "r": _blob(cols.received, _I8)})
+                                 "q": _blob(cols.quality, np.uint8), "r": _blob(cols.received, _I8),
+                                 "k": _blob(cols.kind, np.uint8)})
         for k in np.flatnonzero(~fresh).tolist():  # re-sent or late samples: merge with the chunks they overlap
             ident, part = int(ids[k]), cols.take(slice(int(starts[k]), int(stops[k])))
             stored = _chunks_in(db, ident, int(firsts[k]), int(lasts[k]) + 1)
@@ -658,13 +711,9 @@ class SqliteTimeSeries(TimeSeriesStore):
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     columns, ids = self._columns(samples)
-                    series = columns.series if ids is None else list(map(ids.__getitem__, columns.series))
-                    text = orjson.dumps(columns.text, option=orjson.OPT_NON_STR_KEYS).decode() if columns.text else None
-                    same = columns.same_received()
-                    db.execute(_INSERT_PENDING, (
-                        np.array(series, _I8).tobytes(), np.array(columns.t, _I8).tobytes(),
-                        np.array(columns.num, _F8).tobytes(), columns.quality if any(columns.quality) else None,
-                        None if same else np.array(columns.received, _I8).tobytes(), text))
+                    series, cols = _Cols.of_columns(
+                        columns, columns.series if ids is None else list(map(ids.__getitem__, columns.series)))
+                    db.execute(_INSERT_PENDING, (series.tobytes(), *cols.encode()))
                     db.execute("COMMIT")
                 except BaseException:
                     db.execute("ROLLBACK")
@@ -730,7 +779,7 @@ class SqliteTimeSeries(TimeSeriesStore):
     def _stored(self, series: int, lo: int, hi: int, newest: int | None = None) -> _Cols:
         """The series' samples with lo <= t < hi, chunks and pending batches merged, in time order; with
         `newest`, at least the newest that many of them (fewer chunks read on a long history)."""
-        rows = self.db.execute("SELECT series, t, num, quality, received, text FROM pending ORDER BY id").fetchall()
+        rows = self.db.execute(_PENDING).fetchall()
         recent: list[_Cols] = []
         if rows:
             ids, cols = _pending_cols(rows)
@@ -752,7 +801,7 @@ class SqliteTimeSeries(TimeSeriesStore):
             chunks.reverse()
         parts = [p for p in [*(_Cols.decode(*row[1:]) for row in chunks), *recent] if len(p)]
         if not parts:
-            return _Cols(np.zeros(0, _I8), np.zeros(0, _F8), np.zeros(0, np.uint8), np.zeros(0, _I8), None)
+            return _EMPTY
         cols = _merged(parts)
         inside = (cols.t >= lo) & (cols.t < hi)
         return cols if bool(inside.all()) else cols.take(inside)
@@ -768,11 +817,8 @@ class SqliteTimeSeries(TimeSeriesStore):
         cols = self._stored(series, lo, hi, limit if every is None else None)
         if every is None:
             cols = cols.take(slice(max(0, len(cols) - limit), len(cols)))
-            tags = cols.tags
-            return [Point(from_micros(t), decode_value(None if num != num else num, None if tags is None else tags[i]),
-                          QUALITY_OF_CODE[q])
-                    for i, (t, num, q) in enumerate(zip(cols.t.tolist(), cols.num.tolist(), cols.quality.tolist(),
-                                                        strict=True))]
+            return [Point(from_micros(t), value, QUALITY_OF_CODE[q])
+                    for t, value, q in zip(cols.t.tolist(), cols.values(), cols.quality.tolist(), strict=True)]
         if not len(cols):
             return []
         width = max(1, every // timedelta(microseconds=1))
@@ -781,8 +827,7 @@ class SqliteTimeSeries(TimeSeriesStore):
         starts = starts[-limit:]
         ends = np.r_[starts[1:], len(cols)]
         numeric = np.isfinite(cols.num) & (cols.quality == 0)
-        if cols.tags is not None:  # text values have no number; bool and int tags keep theirs
-            numeric &= np.array([tag is None or tag in ("int", "bool") for tag in cols.tags])
+        numeric &= cols.kind != STRING
         out = []
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
             good = cols.num[a:b][numeric[a:b]]
