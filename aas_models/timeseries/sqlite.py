@@ -48,7 +48,9 @@ from aas_models.timeseries.base import (
     Value,
 )
 
-_SCHEMA = """
+#: The packed columns of a run of samples, in chunks and in pending batches alike.
+_PACKED = "t BLOB NOT NULL, num BLOB NOT NULL, quality BLOB, received BLOB, kind BLOB, strings TEXT"
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS series (
     id INTEGER PRIMARY KEY,
     submodel_id TEXT NOT NULL,
@@ -56,29 +58,11 @@ CREATE TABLE IF NOT EXISTS series (
     UNIQUE (submodel_id, path)
 );
 CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY,
-    series INTEGER NOT NULL,
-    t0 INTEGER NOT NULL,
-    t1 INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    t BLOB NOT NULL,
-    num BLOB NOT NULL,
-    quality BLOB,
-    received BLOB,
-    kind BLOB,
-    strings TEXT
+    id INTEGER PRIMARY KEY, series INTEGER NOT NULL, t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, n INTEGER NOT NULL,
+    {_PACKED}
 );
 CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_series ON chunks (series, t0);
-CREATE TABLE IF NOT EXISTS pending (
-    id INTEGER PRIMARY KEY,
-    series BLOB NOT NULL,
-    t BLOB NOT NULL,
-    num BLOB NOT NULL,
-    quality BLOB,
-    received BLOB,
-    kind BLOB,
-    strings TEXT
-);
+CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY, series BLOB NOT NULL, {_PACKED});
 """
 #: `PRAGMA user_version` of this layout (0: the earlier one row per sample in `samples` and `recent`).
 FORMAT = 2
