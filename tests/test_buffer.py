@@ -181,7 +181,7 @@ def test_format_1_file_is_converted_keeping_positions(tmp_path: Path) -> None:
     assert buffer.depth("twin") == 1008
     buffer.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert db.execute("PRAGMA user_version").fetchone() == (3,)
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'queue'").fetchone() is None
     db.close()
 
@@ -193,3 +193,31 @@ def test_newer_format_is_refused_with_a_way_out(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(BufferFileError, match=r"format 9, newer.*move the file away"):
         opened(path, ["twin"])
+
+
+def test_a_batch_of_one_time_keeps_it_once_and_format_2_rows_still_read(tmp_path: Path) -> None:
+    """A poll's block (one source time, received at it) is stored with its time once and no receive times;
+    full columns, as format 2 wrote them, still read back the same."""
+    buffer = opened(tmp_path / "b.db", ["twin"])
+    keys = [SeriesKey("urn:sm:op", f"Tag{i}.Value") for i in range(50)]
+    block = [Sample(k, T0, float(i), Quality.GOOD, T0) for i, k in enumerate(keys)]
+    later = [Sample(k, T0 + timedelta(seconds=1), float(i), Quality.GOOD, None) for i, k in enumerate(keys)]
+    buffer.append(block)
+    buffer.append(later)
+    with sqlite3.connect(tmp_path / "b.db") as db:
+        sizes = db.execute("SELECT length(t), length(received) FROM batches ORDER BY seq").fetchall()
+    db.close()
+    assert sizes == [(8, 0), (8, 8)]  # the shared time once; receive times: none kept, then "none" once
+    batch = buffer.read("twin", 1000)
+    assert batch is not None and list(batch.samples) == block + later
+    buffer.close()
+    with sqlite3.connect(tmp_path / "b.db") as db:  # as format 2 wrote the first batch: a time per sample
+        (t,) = db.execute("SELECT t FROM batches ORDER BY seq LIMIT 1").fetchone()
+        db.execute("UPDATE batches SET t = ?, received = ? WHERE seq = (SELECT MIN(seq) FROM batches)",
+                   (t * 50, t * 50))
+        db.execute("PRAGMA user_version = 2")
+    db.close()
+    buffer = opened(tmp_path / "b.db", ["twin"])
+    batch = buffer.read("twin", 1000)
+    assert batch is not None and list(batch.samples) == block + later
+    buffer.close()

@@ -143,6 +143,9 @@ def encode_values(values: Sequence[Value]) -> tuple[list[float], dict[int, str]]
 def micros_column(moments: Sequence[datetime | None]) -> list[int]:
     """Microseconds of each moment (None: NO_TIME); samples of one poll share datetime objects, so each
     distinct object is converted once."""
+    first = moments[0] if moments else None
+    if first is not None and moments[-1] is first and moments.count(first) == len(moments):  # one poll's time
+        return [micros(first)] * len(moments)
     idents = list(map(id, moments))
     distinct = dict(zip(idents, moments, strict=True))
     converted = {ident: NO_TIME if moment is None else micros(moment) for ident, moment in distinct.items()}
