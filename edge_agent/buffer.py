@@ -90,7 +90,7 @@ def _encode(columns: SampleColumns) -> tuple[bytes, bytes, bytes, str | None, by
 class BufferConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: Path = Path("twinedge-data/agent-buffer.db")
-    #: Bound on queued samples (about 30 bytes each on disk).
+    #: Bound on queued samples (13-30 bytes each on disk: 13 when a batch shares one time).
     max_samples: int = Field(default=5_000_000, ge=1000)
     #: What goes when full: the oldest samples (the newest data matters most for live twins).
     overflow: Literal["drop-oldest"] = "drop-oldest"
