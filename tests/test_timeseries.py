@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import aas_models.timeseries.sqlite as sqlite_store
 from aas_models.timeseries.base import Quality, Sample, SeriesKey, Value
 from aas_models.timeseries.sqlite import FOLD_IDLE, FOLD_MIN_ROWS, SampleColumns, SqliteTimeSeries
 from edge_agent.buffer import Buffer, BufferConfig
@@ -215,9 +216,12 @@ def test_a_pause_in_writes_folds_what_is_pending(tmp_path: Path) -> None:
     run(scenario())
 
 
-def test_a_file_of_the_earlier_row_per_sample_format_is_converted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rows_at_once", [65_536, 2])
+def test_a_file_of_the_earlier_row_per_sample_format_is_converted(tmp_path: Path, rows_at_once: int,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """One row per sample in `samples` (folded) and `recent` (not yet, later writes win): converted into chunks
-    when opened, with values, types, qualities and receive times as they were."""
+    when opened, with values, types, qualities and receive times as they were, also a few rows at a time."""
+    monkeypatch.setattr(sqlite_store, "CONVERT_ROWS", rows_at_once)
     path = tmp_path / "old.db"
     with contextlib.closing(sqlite3.connect(path)) as db:
         db.executescript("""

@@ -466,29 +466,35 @@ def _chunks_in(db: sqlite3.Connection, series: int, lo: int, hi: int) -> list[tu
         {"s": series, "lo": lo, "hi": hi}).fetchall()
 
 
+#: Rows of the earlier format converted at once.
+CONVERT_ROWS = 65_536
+
+
 def _convert_rows(db: sqlite3.Connection) -> None:
-    """The earlier format (one row per sample in `samples`, and `recent`) into chunks, in one transaction."""
+    """The earlier format (one row per sample in `samples`, and `recent`) into chunks, in one transaction: a
+    series at a time and at most CONVERT_ROWS rows at once (an index walk each), so memory stays small."""
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     for table in ("samples", "recent"):
         if table not in tables:
             continue
-        order = "series, t" if table == "samples" else "series, t, rowid"
-        rows = db.execute(f"SELECT series, t, num, text, quality, received FROM {table} ORDER BY {order}").fetchall()
-        by_series: dict[int, list[tuple[Any, ...]]] = {}
-        for row in rows:
-            by_series.setdefault(int(row[0]), []).append(row)
-        for series, part in by_series.items():
-            columns = SampleColumns([series] * len(part), {}, [r[1] for r in part],
-                                    [_NAN if r[2] is None else r[2] for r in part],
-                                    {i: r[3] for i, r in enumerate(part) if r[3] is not None},
-                                    bytes(r[4] for r in part), [NO_TIME if r[5] is None else r[5] for r in part])
-            cols = _Cols.of_columns(columns, columns.series)[1]
-            merged = _merged([cols])
-            stored = _chunks_in(db, series, int(merged.t[0]), int(merged.t[-1]) + 1)
-            if stored:  # `recent` after `samples`: its rows are the later writes
-                merged = _merged([*(_Cols.decode(*row[1:]) for row in stored), merged])
-                db.executemany("DELETE FROM chunks WHERE series = ? AND t0 = ?", [(series, row[0]) for row in stored])
-            _insert_chunk(db, series, merged)
+        order = "t" if table == "samples" else "t, rowid"
+        for (series,) in db.execute(f"SELECT DISTINCT series FROM {table}").fetchall():
+            rows = db.execute(f"SELECT t, num, text, quality, received FROM {table} WHERE series = ? ORDER BY {order}",
+                              (series,))
+            while part := rows.fetchmany(CONVERT_ROWS):
+                columns = SampleColumns([series] * len(part), {}, [r[0] for r in part],
+                                        [_NAN if r[1] is None else r[1] for r in part],
+                                        {i: r[2] for i, r in enumerate(part) if r[2] is not None},
+                                        bytes(r[3] for r in part), [NO_TIME if r[4] is None else r[4] for r in part])
+                merged = _merged([_Cols.of_columns(columns, columns.series)[1]])
+                first = int(merged.t[0])
+                stored = [row for row in _chunks_in(db, series, first, int(merged.t[-1]) + 1)
+                          if int(np.frombuffer(row[1], _I8)[-1]) >= first]  # only those it overlaps
+                if stored:  # `recent` after `samples`: its rows are the later writes
+                    merged = _merged([*(_Cols.decode(*row[1:]) for row in stored), merged])
+                    db.executemany("DELETE FROM chunks WHERE series = ? AND t0 = ?",
+                                   [(series, row[0]) for row in stored])
+                _insert_chunk(db, series, merged)
         db.execute(f"DROP TABLE {table}")
 
 
