@@ -268,37 +268,14 @@ class SampleColumns(LazySamples):
             for i, (series, t, num, q, r) in enumerate(zip(self.series, self.t, self.num, self.quality,
                                                           self.received, strict=True))]
 
-    def plain(self) -> bool:
-        """All values are floats (or none) and all good: what most batches are."""
-        return not self.text and not any(self.quality)
-
     def integers(self) -> bool:
-        """All values are integers and all good (rows as `plain`, each with the text tag "int")."""
+        """All values are integers (each has the text tag "int"): JSON counters, integer registers."""
         text = self.text
-        return len(text) == len(self) and set(text.values()) == {"int"} and not any(self.quality)
-
-    def _received(self) -> Sequence[int | None]:
-        received = self.received
-        return [None if r == NO_TIME else r for r in received] if NO_TIME in received else received
+        return len(text) == len(self) and set(text.values()) == {"int"}
 
     def same_received(self) -> bool:
         """Every sample was received at its source time (devices without timestamps, e.g. Modbus)."""
         return self.received is self.t or self.received == self.t
-
-    def rows(self, ids: Mapping[int, int] | None, plain: bool = False,
-             same_received: bool = False) -> Iterator[tuple[Any, ...]]:
-        """(store series id, t, num, text, quality, received) per sample; `ids` maps `series` to the store's
-        (None: they are the store's). `plain` (no text, all good: see `plain()`; or all
-        integers, see `integers()`) leaves out text and quality,
-        and then `same_received` (see `same_received()`) leaves out received too."""
-        series: Iterator[int] | list[int] = self.series if ids is None else map(ids.__getitem__, self.series)
-        if plain and same_received:
-            return zip(series, self.t, self.num, strict=True)
-        if plain:
-            return zip(series, self.t, self.num, self._received(), strict=True)
-        text = self.text
-        texts = [text.get(i) for i in range(len(self))] if text else [None] * len(self)
-        return zip(series, self.t, self.num, texts, self.quality, self._received(), strict=True)
 
 
 #: Value kinds, one byte per sample: a float (or no value), an integer, a boolean (both kept in `num`), a string.
@@ -622,8 +599,9 @@ class SqliteTimeSeries(TimeSeriesStore):
             self._ends = _chunk_ends(db, int(series.max()))
         ends = self._ends
         order = np.lexsort((np.arange(series.size), cols.t, series))  # by series, time, then arrival
+        by_series, by_time = series[order], cols.t[order]
         last = np.ones(series.size, dtype=bool)  # of equal (series, time) the last written wins
-        last[:-1] = (series[order][1:] != series[order][:-1]) | (cols.t[order][1:] != cols.t[order][:-1])
+        last[:-1] = (by_series[1:] != by_series[:-1]) | (by_time[1:] != by_time[:-1])
         order = order[last]
         series, cols = series[order], cols.take(order)
         starts = np.r_[0, np.flatnonzero(np.diff(series)) + 1]
