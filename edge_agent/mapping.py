@@ -8,7 +8,12 @@ The hot path is per reading: slots are found by plain strings, plain bindings (n
 heartbeat) decide inline, and samples come out as lists per field (`SampleLists`), since building a
 frozen Sample object per reading would cost more than all the rest. Readings that come as batches
 (`Readings` of `ReadingBatch`: one time and quality for many signals) are mapped without a Reading
-object per signal, with the same decisions per signal.
+object per signal, with the same decisions per signal. A batch layout that comes again and again (a
+Modbus block) whose bindings are all plain keeps its signals' state as one `_Block` and is decided with
+C-level list operations: about a tenth of the cost of deciding slot by slot.
+
+For a plain binding, a reading no newer than the last one taken (reported, or equal to it) is a repeat
+or late and is dropped; a binding with a deadband or heartbeat compares with its last report.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import repeat
+from itertools import compress, repeat
+from operator import ne
 
 from aas_models.timeseries.base import Quality, Sample, SeriesKey, Value
 from aas_models.timeseries.sqlite import SampleLists
@@ -90,6 +96,38 @@ class _Slot:
     value: Value = None
     quality: Quality = Quality.GOOD
     time: datetime | None = None
+    #: The block that holds this slot's state instead of the fields above, while it is live.
+    block: _Block | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _Block:
+    """The state of a batch layout's slots, all plain and identity, kept as one quality and time and the
+    last batch's values. Live once a batch left every slot in that state; a reading that reaches one of
+    its slots another way (a single BAD reading, a split block) first writes the state back to the
+    slots (`release`), and the next batch that leaves them uniform makes it live again."""
+
+    slots: tuple[_Slot, ...]
+    keys: tuple[SeriesKey, ...]
+    live: bool = False
+    values: Sequence[Value] = ()
+    quality: Quality = Quality.GOOD
+    time: datetime | None = None
+
+    def adopt(self, values: Sequence[Value], quality: Quality, time: datetime) -> None:
+        self.live, self.values, self.quality, self.time = True, values, quality, time
+        for slot in self.slots:
+            slot.block = self
+
+    def release(self) -> None:
+        self.live = False
+        for slot, value in zip(self.slots, self.values, strict=True):
+            slot.seen, slot.value, slot.quality, slot.time, slot.block = True, value, self.quality, self.time, None
+
+
+#: Batch layouts remembered per mapper; beyond this, new layouts are decided slot by slot (a connector
+#: that makes a new layout per read must not grow the cache without end).
+MAX_LAYOUTS = 4096
 
 
 @dataclass
@@ -125,6 +163,7 @@ class Mapper:
             identity = binding.scale == 1.0 and binding.offset == 0.0 and not binding.convert
             plain = binding.deadband is None and binding.deadband_percent is None and binding.heartbeat is None
             self._slots.setdefault(binding.source, {})[binding.signal] = _Slot(binding, binding.key, identity, plain)
+        self._blocks: dict[tuple[str, tuple[str, ...]], _Block | None] = {}
         self.stats = MappingStats()
 
     def bindings(self) -> list[Binding]:
@@ -166,6 +205,8 @@ class Mapper:
                 stats.unbound += 1
                 stats.unbound_signals.add((source, reading.signal))
                 continue
+            if slot.block is not None:
+                slot.block.release()
             quality = reading.quality
             if quality == bad:
                 value: Value = None
@@ -175,12 +216,19 @@ class Mapper:
                 value = slot.binding.transform(reading.value)
             time = reading.source_time
             # A first report or a quality change is always reported; a plain binding reports any change
-            # (what _should_report decides for it, without the call).
-            if slot.seen and quality == slot.quality and (
-                    time <= slot.time  # type: ignore[operator]
-                    or (value == slot.value if slot.plain else not report(slot, value, quality, time))):
-                suppressed += 1
-                continue
+            # (what _should_report decides for it, without the call) and takes the time of an equal value.
+            if slot.seen and quality == slot.quality:
+                if time <= slot.time:  # type: ignore[operator]
+                    suppressed += 1
+                    continue
+                if slot.plain:
+                    if value == slot.value:
+                        slot.time = time
+                        suppressed += 1
+                        continue
+                elif not report(slot, value, quality, time):
+                    suppressed += 1
+                    continue
             slot.seen, slot.value, slot.quality, slot.time = True, value, quality, time
             add_key(slot.key)
             add_time(time)
@@ -191,6 +239,10 @@ class Mapper:
 
     def _map_batch(self, source: str, slots: dict[str, _Slot], batch: ReadingBatch, out: SampleLists) -> None:
         """As `_map_readings`, for readings that share time, quality and receive time."""
+        block = self._block(source, slots, batch.signals)
+        if block is not None and block.live:
+            self._map_block(block, batch, out)
+            return
         stats = self.stats
         time, quality = batch.source_time, batch.quality
         is_bad = quality == Quality.BAD
@@ -198,22 +250,31 @@ class Mapper:
         keys, values = out.keys, out.values
         add_key, add_value = keys.append, values.append
         before = len(keys)
-        suppressed = 0
+        suppressed = late = 0
         for signal, value in zip(batch.signals, batch.values, strict=True):
             slot = slots.get(signal)
             if slot is None:
                 stats.unbound += 1
                 stats.unbound_signals.add((source, signal))
                 continue
+            if slot.block is not None:
+                slot.block.release()
             if is_bad:
                 value = None
             elif not slot.identity:
                 value = slot.binding.transform(value)
-            if slot.seen and quality == slot.quality and (
-                    time <= slot.time  # type: ignore[operator]
-                    or (value == slot.value if slot.plain else not report(slot, value, quality, time))):
-                suppressed += 1
-                continue
+            if slot.seen and quality == slot.quality:
+                if time <= slot.time:  # type: ignore[operator]
+                    late += 1
+                    continue
+                if slot.plain:
+                    if value == slot.value:
+                        slot.time = time
+                        suppressed += 1
+                        continue
+                elif not report(slot, value, quality, time):
+                    suppressed += 1
+                    continue
             slot.seen, slot.value, slot.quality, slot.time = True, value, quality, time
             add_key(slot.key)
             add_value(value)
@@ -222,7 +283,62 @@ class Mapper:
             out.times.extend(repeat(time, added))
             out.qualities.extend(repeat(quality, added))
             out.received.extend(repeat(time if batch.received is None else batch.received, added))
-        stats.suppressed += suppressed
+        stats.suppressed += suppressed + late
+        if block is not None and not late:  # every slot now holds this batch's quality, time and value
+            block.adopt((None,) * len(block.keys) if is_bad else tuple(batch.values), quality, time)
+
+    def _block(self, source: str, slots: dict[str, _Slot], signals: Sequence[str]) -> _Block | None:
+        """The block of a layout whose signals are all bound plainly; None for any other."""
+        if type(signals) is not tuple:
+            return None  # a list may change after the call: not a layout to remember
+        layout = (source, signals)
+        try:
+            return self._blocks[layout]
+        except KeyError:
+            pass
+        if len(self._blocks) >= MAX_LAYOUTS:
+            return None
+        found = [slots.get(signal) for signal in signals]
+        block = None
+        if len(set(signals)) == len(signals) and all(s is not None and s.plain and s.identity for s in found):
+            members = tuple(s for s in found if s is not None)
+            block = _Block(members, tuple(s.key for s in members))
+        self._blocks[layout] = block
+        return block
+
+    def _map_block(self, block: _Block, batch: ReadingBatch, out: SampleLists) -> None:
+        """`_map_batch`'s decisions for a live block, for all its slots at once."""
+        stats = self.stats
+        time, quality = batch.source_time, batch.quality
+        keys: Iterable[SeriesKey] = block.keys
+        n = len(block.keys)
+        if quality != block.quality:  # reported, every one
+            values = (None,) * n if quality == Quality.BAD else tuple(batch.values)
+            reported: Iterable[Value] = values
+            added = n
+        elif time <= block.time:  # type: ignore[operator]
+            stats.suppressed += n
+            return
+        elif quality == Quality.BAD:  # bad again: no value to compare
+            block.time = time
+            stats.suppressed += n
+            return
+        else:
+            values = tuple(batch.values)
+            changed = list(map(ne, values, block.values))
+            added = sum(changed)
+            if added == n:
+                reported = values
+            else:
+                keys, reported = compress(keys, changed), compress(values, changed)
+        block.values, block.quality, block.time = values, quality, time
+        stats.suppressed += n - added
+        if added:
+            out.keys.extend(keys)
+            out.values.extend(reported)
+            out.times.extend(repeat(time, added))
+            out.qualities.extend(repeat(quality, added))
+            out.received.extend(repeat(time if batch.received is None else batch.received, added))
 
     def due(self, now: datetime) -> list[Sample]:
         """Heartbeats: the last value again (stamped `now`) for every binding whose heartbeat has

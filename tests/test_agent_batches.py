@@ -294,3 +294,49 @@ def test_store_rows_many_per_statement_keep_their_order(tmp_path: Path, shape: s
         await reopened.close()
 
     asyncio.run(run())
+
+
+def test_repeated_plain_layouts_map_exactly_as_one_reading_per_signal() -> None:
+    """A layout that comes again and again with only plain bindings (a Modbus block) is decided for the whole
+    block at once: the same samples and counts as one Reading per signal, across every state change (first
+    read, all/none/some changed, repeats and late reads, bad, uncertain, NaN and text values, a single
+    reading of one of its signals, and a split block read over part of the same signals)."""
+    import math
+    import random
+
+    signals = tuple(f"s{i}" for i in range(8))
+    keys = {s: SeriesKey("urn:sm:block", f"Tags.{s}") for s in signals}
+
+    def mapper() -> Mapper:
+        return Mapper([Binding("plc", s, keys[s]) for s in signals])
+
+    rng = random.Random(7)
+    by_batch, by_object = mapper(), mapper()
+    values: list[Any] = [float(i) for i in range(len(signals))]
+    seconds = 0.0
+    for step in range(3000):
+        action = rng.random()
+        seconds += rng.choice([1.0, 1.0, 1.0, 0.0, -0.5, -3.0]) if step else 0.0
+        t = T0 + timedelta(seconds=seconds)
+        quality = rng.choice([Quality.GOOD] * 8 + [Quality.BAD, Quality.UNCERTAIN])
+        for i in range(len(signals)):
+            roll = rng.random()
+            if roll < 0.3:
+                values[i] = rng.choice([float(rng.randint(0, 3)), math.nan, "on", "off", rng.randint(0, 2)])
+        layout, part = signals, list(values)
+        if action < 0.15:  # a split block: part of the same signals, as its own layout
+            first = rng.randrange(len(signals) - 1)
+            layout, part = signals[first:first + 3], part[first:first + 3]
+        batch = Readings()
+        if action > 0.93:  # one signal alone, as a connector reports a tag it could not read
+            batch.append(Reading(rng.choice(signals), None, t, Quality.BAD, t))
+        else:
+            batch.add(layout, tuple(part), t, quality)
+        objects = list(batch)
+        got, want = list(by_batch.map("plc", batch)), list(by_object.map("plc", objects))
+        assert [(s.key, s.time, s.quality, s.received) for s in got] == \
+               [(s.key, s.time, s.quality, s.received) for s in want], step
+        assert [repr(s.value) for s in got] == [repr(s.value) for s in want], step
+    assert by_batch.stats == by_object.stats
+    assert by_batch.stats.suppressed > 1000 and by_batch.stats.samples > 1000
+    assert any(block is not None and block.live for block in by_batch._blocks.values())  # the quick path ran
