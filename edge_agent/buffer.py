@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from aas_models.timeseries.base import Sample, SeriesKey
-from aas_models.timeseries.sqlite import NO_TIME, SampleColumns, SampleLists
+from aas_models.timeseries.sqlite import NO_TIME, Array, SampleColumns, SampleLists
 
 FORMAT = 3
 _SCHEMA = """
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 """
 _INSERT = "INSERT INTO batches (seq, count, series, t, num, text, quality, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _SWAP = sys.byteorder != "little"  # blobs are little-endian on every machine
+_I4, _I8, _F8 = np.dtype("<i4"), np.dtype("<i8"), np.dtype("<f8")
 _NAN = float("nan")
 
 
@@ -52,33 +54,33 @@ class BufferFileError(Exception):
     """The buffer file cannot be used as it is (e.g. written by a newer version)."""
 
 
-def _pack(typecode: str, values: Sequence[Any]) -> bytes:
+_DTYPE: dict[str, np.dtype[Any]] = {"i": _I4, "q": _I8, "d": _F8}
+
+
+def _pack(typecode: str, values: Sequence[Any] | Array) -> bytes:
+    if isinstance(values, np.ndarray):  # columns read back from this buffer
+        return values.astype(_DTYPE[typecode], copy=False).tobytes()
     packed = array(typecode, values)
     if _SWAP:
         packed.byteswap()
     return packed.tobytes()
 
 
-def _unpack(typecode: str, blob: bytes) -> list[Any]:
-    packed = array(typecode)
-    packed.frombytes(blob)
-    if _SWAP:
-        packed.byteswap()
-    return packed.tolist()
-
-
-def _pack_times(values: list[int]) -> bytes:
+def _pack_times(values: list[int] | Array) -> bytes:
     """Times, or the one time they all share (most batches)."""
-    shared = values[-1] == values[0] and values.count(values[0]) == len(values)
+    if isinstance(values, np.ndarray):
+        shared = bool(values.size) and bool((values == values[0]).all())
+    else:
+        shared = values[-1] == values[0] and values.count(values[0]) == len(values)
     return _pack("q", values[:1] if shared else values)
 
 
-def _unpack_times(blob: bytes, count: int, t: list[int] | None = None) -> list[int]:
-    """As packed by `_pack_times`; an empty blob of receive times means they are the source times `t`."""
+def _times_array(blob: bytes, count: int, t: Array | None = None) -> Array:
+    """Times as packed by `_pack_times`; an empty blob of receive times means they are the source times `t`."""
     if not blob and t is not None:
         return t
-    values: list[int] = _unpack("q", blob)
-    return values * count if len(values) == 1 else values
+    values = np.frombuffer(blob, _I8)
+    return np.full(count, values[0], _I8) if values.size == 1 else values
 
 
 def _encode(columns: SampleColumns) -> tuple[bytes, bytes, bytes, str | None, bytes, bytes]:
@@ -268,34 +270,40 @@ class Buffer:
         return self._drop_before(cutoff)
 
     def read(self, sink: str, limit: int) -> Batch | None:
-        """Whole batches after the sink's position: as many as fit in `limit` samples, at least one."""
+        """Whole batches after the sink's position: as many as fit in `limit` samples, at least one. The
+        columns are numpy arrays over the blobs, not lists: the store writes them as they are."""
         position = self.position(sink)
-        series: list[int] = []
-        t: list[int] = []
-        num: list[float] = []
+        series: list[Array] = []
+        t: list[Array] = []
+        num: list[Array] = []
         text: dict[int, str] = {}
         quality = bytearray()
-        received: list[int] = []
+        received: list[Array] = []
+        same_received = True
+        count_read = 0
         last_seq = position
         rows = self.db.execute("SELECT seq, count, series, t, num, text, quality, received FROM batches "
                                "WHERE seq > ? ORDER BY seq", (position,))
         for seq, count, b_series, b_t, b_num, b_text, b_quality, b_received in rows:
-            if series and len(series) + count > limit:
+            if count_read and count_read + count > limit:
                 break
             if b_text is not None:
-                offset = len(series)
-                text.update((int(i) + offset, tag) for i, tag in orjson.loads(b_text).items())
-            series += _unpack("i", b_series)
-            times = _unpack_times(b_t, count)
-            t += times
-            num += _unpack("d", b_num)
+                text.update((int(i) + count_read, tag) for i, tag in orjson.loads(b_text).items())
+            series.append(np.frombuffer(b_series, _I4))
+            times = _times_array(b_t, count)
+            t.append(times)
+            num.append(np.frombuffer(b_num, _F8))
             quality += b_quality
-            received += _unpack_times(b_received, count, times)
+            same_received = same_received and not b_received
+            received.append(_times_array(b_received, count, times))
+            count_read += count
             last_seq = seq
         rows.close()
-        if not series:
+        if not count_read:
             return None
-        return Batch(SampleColumns(series, self._keys, t, num, text, bytes(quality), received), last_seq)
+        t_all = np.concatenate(t)
+        return Batch(SampleColumns(np.concatenate(series), self._keys, t_all, np.concatenate(num), text,
+                                   bytes(quality), t_all if same_received else np.concatenate(received)), last_seq)
 
     def position(self, sink: str) -> int:
         row = self.db.execute("SELECT seq FROM positions WHERE sink = ?", (sink,)).fetchone()

@@ -340,3 +340,48 @@ def test_repeated_plain_layouts_map_exactly_as_one_reading_per_signal() -> None:
     assert by_batch.stats == by_object.stats
     assert by_batch.stats.suppressed > 1000 and by_batch.stats.samples > 1000
     assert any(block is not None and block.live for block in by_batch._blocks.values())  # the quick path ran
+
+
+def test_columns_read_back_from_the_buffer_are_arrays_that_buffer_and_store_take_as_they_are(
+        tmp_path: Path) -> None:
+    """The buffer reads its blobs back as numpy columns (shared times, own receive times, bad and text values);
+    appended to another buffer and written to the store they give the same samples."""
+    import numpy as np
+
+    from aas_models.timeseries.sqlite import SqliteTimeSeries
+
+    mapper = Mapper(bindings())
+    first, second = (Buffer(BufferConfig(path=tmp_path / f"{name}.db")) for name in ("first", "second"))
+    first.open(["next"])
+    second.open(["store"])
+    try:
+        want = []
+        for poll in as_batches(None)[:3] + as_batches(0.25)[5:]:
+            samples = mapper.map("plc", poll)
+            want += list(samples)
+            first.append(samples)
+        batch = first.read("next", 1000)
+        assert batch is not None and isinstance(batch.samples, SampleColumns)
+        assert isinstance(batch.samples.t, np.ndarray) and isinstance(batch.samples.num, np.ndarray)
+        assert list(batch.samples) == want
+        assert all(type(s.value) in (float, str, type(None)) for s in batch.samples)  # no numpy scalars
+        second.append(batch.samples)
+        again = second.read("store", 1000)
+        assert again is not None and list(again.samples) == want
+
+        async def store() -> dict[SeriesKey, list[tuple[datetime, Any, Quality]]]:
+            ts = SqliteTimeSeries(tmp_path / "ts.db")
+            await ts.open()
+            await ts.write(again.samples)
+            out = {key: [(p.time, p.value, p.quality) for p in await ts.read(key)] for key in {s.key for s in want}}
+            await ts.close()
+            return out
+
+        stored = asyncio.run(store())
+        latest: dict[tuple[SeriesKey, datetime], tuple[Any, Quality]] = {}
+        for s in want:
+            latest[(s.key, s.time)] = (s.value, s.quality)
+        assert stored == {key: sorted((t, v, q) for (k, t), (v, q) in latest.items() if k == key) for key in stored}
+    finally:
+        first.close()
+        second.close()

@@ -276,3 +276,33 @@ def test_newest_points_of_a_long_history_come_from_its_newest_chunks(tmp_path: P
         await store.close()
 
     run(scenario())
+
+
+def test_a_cancelled_write_leaves_the_store_usable(tmp_path: Path) -> None:
+    """A write's SQLite part runs in the store's thread; a write cancelled at any point (an agent stopping)
+    stores its batch whole or not at all, and the next writes and reads work."""
+    async def scenario() -> None:
+        store = await _open(tmp_path / "ts.db")
+        keys = [SeriesKey("urn:sm", f"c{i}") for i in range(50)]
+        big = [Sample(key, T0 + timedelta(milliseconds=n), float(n)) for n in range(300) for key in keys]
+        outcomes = set()
+        for attempt in range(20):
+            task = asyncio.create_task(store.write([Sample(s.key, s.time + timedelta(hours=attempt), s.value)
+                                                    for s in big]))
+            for _ in range(attempt % 4):
+                await asyncio.sleep(0)
+            task.cancel()
+            outcome = (await asyncio.gather(task, return_exceptions=True))[0]
+            outcomes.add(type(outcome).__name__)
+            stored = await store.read(keys[0], start=T0 + timedelta(hours=attempt),
+                                      end=T0 + timedelta(hours=attempt, seconds=1))
+            assert len(stored) in (0, 300)  # whole or nothing
+        await store.write(samples(10))
+        assert [p.value for p in await store.read(KEY)] == [40.0 + i for i in range(10)]
+        assert "CancelledError" in outcomes
+        await store.close()
+        reopened = await _open(tmp_path / "ts.db")
+        assert len(await reopened.read(KEY)) == 10
+        await reopened.close()
+
+    run(scenario())

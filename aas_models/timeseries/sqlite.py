@@ -214,12 +214,15 @@ class SampleColumns(LazySamples):
     them without building objects.
 
     `series` holds ids that `keys` resolves; `num` is NaN where a sample has no number; `text` holds,
-    by position, the tags `encode_value` gives to values that are not floats; `quality` holds codes."""
+    by position, the tags `encode_value` gives to values that are not floats; `quality` holds codes. The
+    number columns are lists as a writer makes them, or numpy arrays as the buffer reads its blobs back
+    (no Python object per sample on the way from the buffer's file to the store's)."""
 
     __slots__ = ("keys", "num", "quality", "received", "series", "t", "text")
 
-    def __init__(self, series: list[int], keys: Mapping[int, SeriesKey], t: list[int], num: list[float],
-                 text: Mapping[int, str], quality: bytes, received: list[int]) -> None:
+    def __init__(self, series: list[int] | Array, keys: Mapping[int, SeriesKey], t: list[int] | Array,
+                 num: list[float] | Array, text: Mapping[int, str], quality: bytes,
+                 received: list[int] | Array) -> None:
         super().__init__()
         self.series, self.keys, self.t, self.num, self.text = series, keys, t, num, text
         self.quality, self.received = quality, received
@@ -229,7 +232,7 @@ class SampleColumns(LazySamples):
            keys: Mapping[int, SeriesKey]) -> SampleColumns:
         """Columns of `samples`; `series_id` gives the id of each key object by id() (KeyError if one is not
         there, raised before any other work)."""
-        if isinstance(samples, SampleColumns):
+        if isinstance(samples, SampleColumns) and samples.keys is keys:  # its ids are this writer's own
             return samples
         if isinstance(samples, SampleLists):
             objects, times, values = samples.keys, samples.times, samples.values
@@ -265,8 +268,8 @@ class SampleColumns(LazySamples):
             Sample(keys[series], moment(t),
                    decode_value(None if num != num else num, text.get(i)) if text or num != num else num,
                    qualities[q], None if r == NO_TIME else moment(r))
-            for i, (series, t, num, q, r) in enumerate(zip(self.series, self.t, self.num, self.quality,
-                                                          self.received, strict=True))]
+            for i, (series, t, num, q, r) in enumerate(zip(_listed(self.series), _listed(self.t), _listed(self.num),
+                                                          self.quality, _listed(self.received), strict=True))]
 
     def integers(self) -> bool:
         """All values are integers (each has the text tag "int"): JSON counters, integer registers."""
@@ -275,7 +278,17 @@ class SampleColumns(LazySamples):
 
     def same_received(self) -> bool:
         """Every sample was received at its source time (devices without timestamps, e.g. Modbus)."""
-        return self.received is self.t or self.received == self.t
+        received, t = self.received, self.t
+        if received is t:
+            return True
+        if isinstance(received, np.ndarray) or isinstance(t, np.ndarray):
+            return bool(np.array_equal(received, t))
+        return received == t
+
+
+def _listed(column: Sequence[Any] | Array) -> Sequence[Any]:
+    """A column as Python numbers (iterating an array would give numpy scalars)."""
+    return column.tolist() if isinstance(column, np.ndarray) else column
 
 
 #: Value kinds, one byte per sample: a float (or no value), an integer, a boolean (both kept in `num`), a string.
@@ -319,7 +332,7 @@ class _Cols:
                      np.zeros(n, np.uint8) if kind is None else np.frombuffer(kind, np.uint8), text)
 
     @staticmethod
-    def of_columns(columns: SampleColumns, series: Sequence[int]) -> tuple[Array, _Cols]:
+    def of_columns(columns: SampleColumns, series: Sequence[int] | Array) -> tuple[Array, _Cols]:
         """Series ids and samples of a writer's columns (text tags become kinds and strings)."""
         n = len(columns)
         kind = np.zeros(n, np.uint8)
@@ -334,10 +347,10 @@ class _Cols:
                     if strings is None:
                         strings = np.full(n, None, dtype=object)
                     kind[i], strings[i] = STRING, tag[2:]
-        t = np.array(columns.t, _I8)
-        received = t if columns.same_received() else np.array(columns.received, _I8)
-        return np.array(series, _I8), _Cols(t, np.array(columns.num, _F8), np.frombuffer(columns.quality, np.uint8),
-                                            received, kind, strings)
+        t = np.asarray(columns.t, _I8)  # arrays (from the buffer) as they are
+        received = t if columns.same_received() else np.asarray(columns.received, _I8)
+        return np.asarray(series, _I8), _Cols(t, np.asarray(columns.num, _F8),
+                                              np.frombuffer(columns.quality, np.uint8), received, kind, strings)
 
     def encode(self) -> tuple[bytes, bytes, bytes | None, bytes | None, bytes | None, str | None]:
         """(t, num, quality, received, kind, strings) as stored: quality None if all good, received None if
@@ -654,13 +667,21 @@ class SqliteTimeSeries(TimeSeriesStore):
         if row is None:
             if not create:
                 return None
+            if not self.db.in_transaction:  # the write commits it (all of a batch's new series at once)
+                self.db.execute("BEGIN IMMEDIATE")
             cur = self.db.execute("INSERT INTO series (submodel_id, path) VALUES (?, ?)", (key.submodel_id, key.path))
             row = (cur.lastrowid,)
         self._ids[key] = int(row[0])
         return int(row[0])
 
+    def _forget_ids(self) -> None:
+        self._ids.clear()
+        self._by_object.clear()
+        self._held.clear()
+        self._foreign = None
+
     def _id_of(self, key: SeriesKey) -> int:
-        """The series id of a key object, creating the series if new (inside the write transaction)."""
+        """The series id of a key object, creating the series if new (in a transaction the write commits)."""
         known = self._by_object.get(id(key))
         if known is None:
             known = self._series_id(key, create=True)
@@ -679,19 +700,26 @@ class SqliteTimeSeries(TimeSeriesStore):
             await self._settle()
             db = self.db
             try:
-                db.execute("BEGIN IMMEDIATE")
                 try:
-                    columns, ids = self._columns(samples)
-                    series, cols = _Cols.of_columns(
-                        columns, columns.series if ids is None else list(map(ids.__getitem__, columns.series)))
-                    db.execute(_INSERT_PENDING, (series.tobytes(), *cols.encode()))
-                    db.execute("COMMIT")
+                    columns, ids = self._columns(samples)  # new series: in a transaction of their own
+                    if db.in_transaction:
+                        db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
-                    self._ids.clear()  # ids created in the rolled-back transaction are gone
-                    self._by_object.clear()
-                    self._held.clear()
-                    self._foreign = None
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    self._forget_ids()  # ids created in the rolled-back transaction are gone
+                    raise
+                series, cols = _Cols.of_columns(
+                    columns, columns.series if ids is None else list(map(ids.__getitem__, _listed(columns.series))))
+                row = (series.tobytes(), *cols.encode())
+                # SQLite's part (the blobs into the WAL, the commit; one statement, so atomic) runs without the
+                # GIL in the store's thread, and the event loop goes on meanwhile. A cancelled write still waits
+                # for it: the lock keeps the connection to one thread at a time.
+                pending = asyncio.get_running_loop().run_in_executor(self._thread, db.execute, _INSERT_PENDING, row)
+                try:
+                    await asyncio.shield(pending)
+                except asyncio.CancelledError:
+                    await asyncio.wait([pending])
                     raise
             except sqlite3.Error as exc:
                 raise StoreError(f"time-series store {self._path}: {exc}") from exc
