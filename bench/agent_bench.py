@@ -736,6 +736,8 @@ def paired(group: Peers, protocol: str, rounds: int, raw_name: str, raw_run: Cal
         log(f"{protocol}: agent{label} ...")
         agent, agent_peers = _timed(group, functools.partial(agent_run, k))
         pairs.append((agent.rate / raw.rate if raw.rate else 0.0, raw, raw_peers, agent, agent_peers))
+        if rounds > 1:
+            log(f"{protocol}: round {k + 1}: raw {raw.rate:,.0f}/s, agent {agent.rate:,.0f}/s, {pairs[-1][0]:.0%}")
     ordered = sorted(pairs, key=lambda pair: pair[0])
     _, raw, raw_peers, agent, agent_peers = ordered[(len(ordered) - 1) // 2]
     agent.peak_mb = max(pair[3].peak_mb for pair in pairs)  # memory: the worst round, not the median
