@@ -10,16 +10,18 @@ that was appended. The size is bounded in samples: past `max_samples` the oldest
 (first those every sink has), and every sample dropped before some sink had it is counted (`dropped`),
 never silent.
 
-File format 3 (`PRAGMA user_version`): as 2, but a batch whose samples share one time (a Modbus poll's
-block, most batches) keeps that time once, and a receive time equal to the source time is not kept at all
-(SQLite's cost of an append grows with its bytes: 29 -> 13 per sample). A format-2 file is read as it is;
-a format-1 file (one row per sample, from earlier versions) is converted in place on open, positions and
-counters kept; a file of a newer format is refused.
+File format 4 (`PRAGMA user_version`): as 2, but a batch whose samples share one time (a Modbus block)
+keeps that time once, one whose samples come in runs of one time (a poll of several blocks, as the mapper
+makes it) keeps each run's time and count (format 3 had only the first), and a receive time equal to the
+source time is not kept at all (SQLite's cost of an append grows with its bytes: 29 -> 13 per sample). A
+format-2 or -3 file is read as it is; a format-1 file (one row per sample, from earlier versions) is
+converted in place on open, positions and counters kept; a file of a newer format is refused.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import struct
 import sys
 from array import array
 from collections.abc import Sequence
@@ -34,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aas_models.timeseries.base import Sample, SeriesKey
 from aas_models.timeseries.sqlite import NO_TIME, Array, SampleColumns, SampleLists
 
-FORMAT = 3
+FORMAT = 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, submodel_id TEXT NOT NULL, path TEXT NOT NULL,
                                    UNIQUE (submodel_id, path));
@@ -47,6 +49,9 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 _INSERT = "INSERT INTO batches (seq, count, series, t, num, text, quality, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _SWAP = sys.byteorder != "little"  # blobs are little-endian on every machine
 _I4, _I8, _F8 = np.dtype("<i4"), np.dtype("<i8"), np.dtype("<f8")
+#: Starts a `t` blob of time runs (format 4); no source time is this one (NO_TIME, year -290,000). Receive
+#: times are never stored as runs: for them this is "none received".
+_RUNS = struct.pack("<q", NO_TIME)
 _NAN = float("nan")
 
 
@@ -66,8 +71,12 @@ def _pack(typecode: str, values: Sequence[Any] | Array) -> bytes:
     return packed.tobytes()
 
 
-def _pack_times(values: list[int] | Array) -> bytes:
-    """Times, or the one time they all share (most batches)."""
+def _pack_times(values: list[int] | Array, runs: list[tuple[int, int]] | None = None) -> bytes:
+    """Times: the one time they all share (a block), their runs of one time each (a poll of several blocks:
+    `_RUNS`, the times, then the counts as int32), or one per sample."""
+    if runs is not None and len(runs) > 1:
+        times, counts = zip(*runs, strict=True)
+        return _RUNS + _pack("q", times) + _pack("i", counts)
     if isinstance(values, np.ndarray):
         shared = bool(values.size) and bool((values == values[0]).all())
     else:
@@ -76,16 +85,21 @@ def _pack_times(values: list[int] | Array) -> bytes:
 
 
 def _times_array(blob: bytes, count: int, t: Array | None = None) -> Array:
-    """Times as packed by `_pack_times`; an empty blob of receive times means they are the source times `t`."""
+    """Times as packed by `_pack_times`: source times (`t` None), which may come as runs, or receive times,
+    which never do (one NO_TIME is "none received" there); an empty blob of those means they are `t`."""
     if not blob and t is not None:
         return t
+    if t is None and blob[:8] == _RUNS:
+        runs = (len(blob) - 8) // 12
+        return np.repeat(np.frombuffer(blob, _I8, runs, 8), np.frombuffer(blob, _I4, runs, 8 + 8 * runs))
     values = np.frombuffer(blob, _I8)
     return np.full(count, values[0], _I8) if values.size == 1 else values
 
 
 def _encode(columns: SampleColumns) -> tuple[bytes, bytes, bytes, str | None, bytes, bytes]:
     text = orjson.dumps(columns.text, option=orjson.OPT_NON_STR_KEYS).decode() if columns.text else None
-    return (_pack("i", columns.series), _pack_times(columns.t), _pack("d", columns.num), text, columns.quality,
+    return (_pack("i", columns.series), _pack_times(columns.t, columns.t_runs), _pack("d", columns.num), text,
+            columns.quality,
             b"" if columns.same_received() else _pack_times(columns.received))
 
 

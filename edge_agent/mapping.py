@@ -280,6 +280,7 @@ class Mapper:
             add_value(value)
         added = len(keys) - before
         if added:
+            out.runs.append((time, added))
             out.times.extend(repeat(time, added))
             out.qualities.extend(repeat(quality, added))
             out.received.extend(repeat(time if batch.received is None else batch.received, added))
@@ -336,6 +337,7 @@ class Mapper:
         if added:
             out.keys.extend(keys)
             out.values.extend(reported)
+            out.runs.append((time, added))
             out.times.extend(repeat(time, added))
             out.qualities.extend(repeat(quality, added))
             out.received.extend(repeat(time if batch.received is None else batch.received, added))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aas_models.timeseries.base import Quality, Sample, SeriesKey
-from edge_agent.buffer import Buffer, BufferConfig, BufferFileError
+from edge_agent.buffer import FORMAT, Buffer, BufferConfig, BufferFileError
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 KEY = SeriesKey("urn:sm:op", "OilTemperature.Value")
@@ -181,7 +181,7 @@ def test_format_1_file_is_converted_keeping_positions(tmp_path: Path) -> None:
     assert buffer.depth("twin") == 1008
     buffer.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (3,)
+        assert db.execute("PRAGMA user_version").fetchone() == (FORMAT,)
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'queue'").fetchone() is None
     db.close()
 
@@ -220,4 +220,31 @@ def test_a_batch_of_one_time_keeps_it_once_and_format_2_rows_still_read(tmp_path
     buffer = opened(tmp_path / "b.db", ["twin"])
     batch = buffer.read("twin", 1000)
     assert batch is not None and list(batch.samples) == block + later
+    buffer.close()
+
+
+def test_a_poll_of_several_blocks_keeps_each_blocks_time_once(tmp_path: Path) -> None:
+    """The mapper's output for a poll of three blocks (three times): stored as three (time, count) runs,
+    read back sample for sample; the same samples as plain objects (no runs known) keep a time each."""
+    from edge_agent.connectors.base import Readings
+    from edge_agent.mapping import Binding, Mapper
+
+    keys = {f"s{i}": SeriesKey("urn:sm:op", f"Tag{i}.Value") for i in range(30)}
+    mapper = Mapper([Binding("plc", s, k) for s, k in keys.items()])
+    poll = Readings()
+    for b in range(3):
+        names = tuple(f"s{i}" for i in range(10 * b, 10 * b + 10))
+        poll.add(names, tuple(float(i) for i in range(10)), T0 + timedelta(milliseconds=b))
+    mapped = mapper.map("plc", poll)
+    assert mapped.runs and len(mapped.runs) == 3
+    buffer = opened(tmp_path / "b.db", ["twin"])
+    buffer.append(mapped)
+    buffer.append(list(mapped))  # Sample objects: no runs
+    with sqlite3.connect(tmp_path / "b.db") as db:
+        sizes = db.execute("SELECT length(t), length(received) FROM batches ORDER BY seq").fetchall()
+    db.close()
+    assert sizes == [(8 + 3 * 12, 0), (30 * 8, 0)]
+    batch = buffer.read("twin", 1000)
+    assert batch is not None and list(batch.samples) == list(mapped) * 2
+    assert [s.time for s in batch.samples][:30] == [T0 + timedelta(milliseconds=i // 10) for i in range(30)]
     buffer.close()

@@ -30,7 +30,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, overload
 
@@ -192,7 +193,7 @@ class LazySamples(Sequence[Sample]):
 class SampleLists(LazySamples):
     """Samples as one list per field, e.g. as the agent's mapper makes them."""
 
-    __slots__ = ("keys", "qualities", "received", "times", "values")
+    __slots__ = ("keys", "qualities", "received", "runs", "times", "values")
 
     def __init__(self) -> None:
         super().__init__()
@@ -201,6 +202,10 @@ class SampleLists(LazySamples):
         self.values: list[Value] = []
         self.qualities: list[Quality] = []
         self.received: list[datetime | None] = []
+        #: `times` as runs of one time object each (a batch's samples), when whoever fills the lists adds
+        #: them too: trusted only while their counts add up to len(times), so a list filled without them
+        #: is simply converted sample by sample.
+        self.runs: list[tuple[datetime, int]] = []
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -218,14 +223,16 @@ class SampleColumns(LazySamples):
     number columns are lists as a writer makes them, or numpy arrays as the buffer reads its blobs back
     (no Python object per sample on the way from the buffer's file to the store's)."""
 
-    __slots__ = ("keys", "num", "quality", "received", "series", "t", "text")
+    __slots__ = ("keys", "num", "quality", "received", "series", "t", "t_runs", "text")
 
     def __init__(self, series: list[int] | Array, keys: Mapping[int, SeriesKey], t: list[int] | Array,
                  num: list[float] | Array, text: Mapping[int, str], quality: bytes,
-                 received: list[int] | Array) -> None:
+                 received: list[int] | Array, t_runs: list[tuple[int, int]] | None = None) -> None:
         super().__init__()
         self.series, self.keys, self.t, self.num, self.text = series, keys, t, num, text
         self.quality, self.received = quality, received
+        #: `t` as (time, count) runs, when known (a mapper's batches): the agent buffer stores those.
+        self.t_runs = t_runs
 
     @classmethod
     def of(cls, samples: Sequence[Sample], series_id: Mapping[int, int],
@@ -234,21 +241,24 @@ class SampleColumns(LazySamples):
         there, raised before any other work)."""
         if isinstance(samples, SampleColumns) and samples.keys is keys:  # its ids are this writer's own
             return samples
+        runs = None
         if isinstance(samples, SampleLists):
             objects, times, values = samples.keys, samples.times, samples.values
             qualities, received = samples.qualities, samples.received
+            if samples.runs and sum(map(itemgetter(1), samples.runs)) == len(times):
+                runs = [(micros(moment), count) for moment, count in samples.runs]
         else:
             objects, times, values = list(map(_KEY, samples)), list(map(_TIME, samples)), list(map(_VALUE, samples))
             qualities, received = list(map(_QUALITY, samples)), list(map(_RECEIVED, samples))
         series = list(map(series_id.__getitem__, map(id, objects)))
         num, text = encode_values(values)
-        t = micros_column(times)
+        t = micros_column(times) if runs is None else list(chain.from_iterable(repeat(*run) for run in runs))
         # Devices without timestamps: received is the source time (the same objects, so this is quick).
         r = t if received == times else micros_column(received)
         # All good (most batches): no enum hashing per sample.
         quality = (bytes(len(qualities)) if qualities.count(Quality.GOOD) == len(qualities)
                    else bytes(map(QUALITY_CODE.__getitem__, qualities)))
-        return cls(series, keys, t, num, text, quality, r)
+        return cls(series, keys, t, num, text, quality, r, runs)
 
     def __len__(self) -> int:
         return len(self.t)
