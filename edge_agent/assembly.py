@@ -6,8 +6,9 @@ from collections.abc import Mapping
 
 from edge_agent.buffer import Buffer
 from edge_agent.config import AgentConfig, ConfigError, bindings
-from edge_agent.connectors import modbus, mqtt, opcua
+from edge_agent.connectors import modbus, mqtt
 from edge_agent.connectors.base import Connector
+from edge_agent.connectors.opcua_config import OpcUaSourceConfig
 from edge_agent.mapping import Mapper
 from edge_agent.runtime import Agent, Pace
 from edge_agent.sinks import influxdb, influxdb_v1
@@ -24,7 +25,9 @@ def connectors(config: AgentConfig, environ: Mapping[str, str]) -> list[Connecto
     out: list[Connector] = []
     for source in config.sources:
         try:
-            if isinstance(source, opcua.OpcUaSourceConfig):
+            if isinstance(source, OpcUaSourceConfig):
+                from edge_agent.connectors import opcua  # asyncua only for OPC UA sources
+
                 out.append(opcua.create(source, environ))
             elif isinstance(source, modbus.ModbusSourceConfig):
                 out.append(modbus.create(source, environ))

@@ -15,7 +15,7 @@ import click
 import orjson
 
 from edge_agent.config import ConfigError, load_config
-from edge_agent.discovery import discover_group
+from edge_agent.discovery_cli import discover_group
 
 ConfigFile = click.Path(path_type=Path, dir_okay=False, exists=True)
 

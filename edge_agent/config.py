@@ -22,7 +22,7 @@ from aas_models.twin import submodel_id_for
 from edge_agent.buffer import BufferConfig
 from edge_agent.connectors.modbus import ModbusSourceConfig
 from edge_agent.connectors.mqtt import MqttSourceConfig
-from edge_agent.connectors.opcua import OpcUaSourceConfig
+from edge_agent.connectors.opcua_config import OpcUaSourceConfig
 from edge_agent.mapping import CONVERSIONS, Binding
 from edge_agent.metrics import MetricsConfig
 from edge_agent.sinks.influxdb import InfluxDbSinkConfig

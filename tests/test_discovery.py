@@ -20,11 +20,11 @@ from edge_agent.discovery import (
     DiscoveredNode,
     Discovery,
     DiscoveryError,
-    discover_group,
     discover_opcua,
     match_signals,
     render_opcua_yaml,
 )
+from edge_agent.discovery_cli import discover_group
 from tests.opcua_peers import (  # noqa: F401 - the imports register the fixtures
     AsyncuaServer,
     Certificates,
