@@ -125,6 +125,9 @@ class _Block:
             slot.seen, slot.value, slot.quality, slot.time, slot.block = True, value, self.quality, self.time, None
 
 
+#: What `Mapper._take` decides for a reading.
+REPORT, SUPPRESSED, LATE = 0, 1, 2
+
 #: Batch layouts remembered per mapper; beyond this, new layouts are decided slot by slot (a connector
 #: that makes a new layout per read must not grow the cache without end).
 MAX_LAYOUTS = 4096
@@ -197,7 +200,7 @@ class Mapper:
         add_quality, add_received = out.qualities.append, out.received.append
         stats = self.stats
         bad = Quality.BAD
-        report = self._should_report
+        take = self._take
         suppressed = 0
         for reading in readings:
             slot = slots.get(reading.signal)
@@ -215,21 +218,9 @@ class Mapper:
             else:
                 value = slot.binding.transform(reading.value)
             time = reading.source_time
-            # A first report or a quality change is always reported; a plain binding reports any change
-            # (what _should_report decides for it, without the call) and takes the time of an equal value.
-            if slot.seen and quality == slot.quality:
-                if time <= slot.time:  # type: ignore[operator]
-                    suppressed += 1
-                    continue
-                if slot.plain:
-                    if value == slot.value:
-                        slot.time = time
-                        suppressed += 1
-                        continue
-                elif not report(slot, value, quality, time):
-                    suppressed += 1
-                    continue
-            slot.seen, slot.value, slot.quality, slot.time = True, value, quality, time
+            if take(slot, value, quality, time) != REPORT:
+                suppressed += 1
+                continue
             add_key(slot.key)
             add_time(time)
             add_value(value)
@@ -246,7 +237,7 @@ class Mapper:
         stats = self.stats
         time, quality = batch.source_time, batch.quality
         is_bad = quality == Quality.BAD
-        report = self._should_report
+        take = self._take
         keys, values = out.keys, out.values
         add_key, add_value = keys.append, values.append
         before = len(keys)
@@ -263,19 +254,13 @@ class Mapper:
                 value = None
             elif not slot.identity:
                 value = slot.binding.transform(value)
-            if slot.seen and quality == slot.quality:
-                if time <= slot.time:  # type: ignore[operator]
+            outcome = take(slot, value, quality, time)
+            if outcome != REPORT:
+                if outcome == LATE:
                     late += 1
-                    continue
-                if slot.plain:
-                    if value == slot.value:
-                        slot.time = time
-                        suppressed += 1
-                        continue
-                elif not report(slot, value, quality, time):
+                else:
                     suppressed += 1
-                    continue
-            slot.seen, slot.value, slot.quality, slot.time = True, value, quality, time
+                continue
             add_key(slot.key)
             add_value(value)
         added = len(keys) - before
@@ -356,6 +341,22 @@ class Mapper:
                     out.append(Sample(binding.key, now, slot.value, slot.quality, now))
         self.stats.samples += len(out)
         return out
+
+    def _take(self, slot: _Slot, value: Value, quality: Quality, time: datetime) -> int:
+        """REPORT (recorded as the slot's last report), SUPPRESSED or LATE. A first report or a quality change
+        is always reported; a plain binding reports any change (what _should_report decides for it,
+        without the call) and takes the time of an equal value."""
+        if slot.seen and quality == slot.quality:
+            if time <= slot.time:  # type: ignore[operator]
+                return LATE
+            if slot.plain:
+                if value == slot.value:
+                    slot.time = time
+                    return SUPPRESSED
+            elif not self._should_report(slot, value, quality, time):
+                return SUPPRESSED
+        slot.seen, slot.value, slot.quality, slot.time = True, value, quality, time
+        return REPORT
 
     @staticmethod
     def _should_report(slot: _Slot, value: Value, quality: Quality, time: datetime) -> bool:

@@ -13,31 +13,28 @@ import pytest
 
 HEAVY = ("asyncua", "fastapi", "uvicorn", "sklearn", "matplotlib", "scipy")
 
-MODBUS = """
+SOURCES = {
+    "modbus": ("plc", "{type: modbus, name: plc, host: 127.0.0.1, port: 5020, "
+                      "tags: [{signal: oil, address: 0, data_type: float32}]}"),
+    "opcua": ("press", "{type: opcua, name: press, endpoint: 'opc.tcp://127.0.0.1:4840', "
+                       "nodes: [{signal: oil, node_id: 'ns=2;s=Press1.OilTemperature'}]}"),
+}
+
+
+def config(kind: str) -> str:
+    name, source = SOURCES[kind]
+    return f"""
 sources:
-  - {type: modbus, name: plc, host: 127.0.0.1, port: 5020,
-     tags: [{signal: oil, address: 0, data_type: float32}]}
+  - {source}
 assets:
   - id: press-01
     bindings:
-      - {source: plc, signal: oil, element: OilTemperature}
+      - {{source: {name}, signal: oil, element: OilTemperature}}
 sinks:
-  - {type: timeseries, name: history, path: history.db}
-buffer: {path: buffer.db}
+  - {{type: timeseries, name: history, path: history.db}}
+buffer: {{path: buffer.db}}
 """
 
-OPCUA = """
-sources:
-  - {type: opcua, name: press, endpoint: "opc.tcp://127.0.0.1:4840",
-     nodes: [{signal: oil, node_id: "ns=2;s=Press1.OilTemperature"}]}
-assets:
-  - id: press-01
-    bindings:
-      - {source: press, signal: oil, element: OilTemperature}
-sinks:
-  - {type: timeseries, name: history, path: history.db}
-buffer: {path: buffer.db}
-"""
 
 PROBE = """
 import json, sys
@@ -52,15 +49,15 @@ print(json.dumps(sorted(m for m in sys.argv[2].split(",") if m in sys.modules)))
 """
 
 
-def loaded(tmp_path: Path, config: str) -> list[str]:
+def loaded(tmp_path: Path, text: str) -> list[str]:
     path = tmp_path / "agent.yaml"
-    path.write_text(config, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     done = subprocess.run([sys.executable, "-c", PROBE, str(path), ",".join(HEAVY)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     return list(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize(("config", "expected"), [(MODBUS, []), (OPCUA, ["asyncua"])], ids=["modbus", "opcua"])
-def test_an_agent_loads_only_what_its_sources_need(tmp_path: Path, config: str, expected: list[str]) -> None:
-    assert loaded(tmp_path, config) == expected
+@pytest.mark.parametrize(("kind", "expected"), [("modbus", []), ("opcua", ["asyncua"])])
+def test_an_agent_loads_only_what_its_sources_need(tmp_path: Path, kind: str, expected: list[str]) -> None:
+    assert loaded(tmp_path, config(kind)) == expected
