@@ -56,6 +56,8 @@ FEATURES_PER_SIGNAL = len(STATISTICS)
 MAX_STROKE = 3.0
 #: Cycle lengths (``cycle_seconds``) without a single change of the cycle counter before that is reported.
 SILENT_COUNTER = 10
+#: Cycle lengths read again for counter changes stored late.
+RESCAN = 5
 
 
 class LiveConfig(BaseModel):
@@ -222,9 +224,16 @@ class AssetWatch:
             return
         if horizon <= self.scanned:
             return
-        changes, self.counted = await counter_changes(self.store, self.counter_key, self.scanned, horizon, self.counted)
+        since, last = self.scanned, self.counted
+        if self.edges:
+            # Counter samples may reach the store late (the agent forwards its buffer after an outage): read
+            # again from the last stroke start known, so a change stored since the last look is not missed;
+            # at most RESCAN cycle lengths back (a press that stands still would make that long).
+            since, last = max(self.edges[-1], self.scanned - RESCAN * length), None
+        changes, self.counted = await counter_changes(self.store, self.counter_key, since, horizon, last)
         self.scanned = horizon
-        self.edges += [c for c in changes if c >= self.start]
+        after = self.edges[-1] if self.edges else self.start - dt.timedelta(microseconds=1)
+        self.edges += [c for c in changes if c > after]
         if not self.edges and horizon - self.start > SILENT_COUNTER * length:
             raise AnalyticsError(f"{self.asset}: {self.config.cycle_signal} has not changed since "
                                  f"{self.start.isoformat()}: is it bound, and is the machine running? (without a "

@@ -204,3 +204,31 @@ def test_a_cycle_counter_that_never_changes_is_reported_not_waited_for_silently(
     early, message = asyncio.run(scenario())
     assert early == []
     assert "CycleCounter has not changed since" in message and "--cycle-signal ''" in message, message
+
+
+def test_counter_changes_stored_late_still_start_strokes(tmp_path: Path) -> None:
+    """The agent forwards its buffer after an outage, so counter samples can reach the store after the watch
+    looked past their time: each look reads again from the last stroke start it knows."""
+    from analytics.live import AssetWatch, LiveConfig, _key
+
+    config = LiveConfig(assets=["press-01"], cycle_seconds=10.0, lag_seconds=0)
+    counter = SeriesKey(*_key(config, "press-01", "CycleCounter"))
+    starts = [T0 + dt.timedelta(seconds=10 * n) for n in range(10)]
+    early = [Sample(counter, t, 1000 + n) for n, t in enumerate(starts[:6])]
+    late = [Sample(counter, t, 1000 + n) for n, t in enumerate(starts) if n >= 6]
+
+    async def scenario() -> tuple[list[dt.datetime], list[dt.datetime]]:
+        store = SqliteTimeSeries(tmp_path / "ts.db")
+        await store.open()
+        await store.write(early)
+        watch = AssetWatch(config, "press-01", store, T0 - dt.timedelta(seconds=5))
+        await watch._advance(starts[8] + dt.timedelta(seconds=1))  # strokes 6-8 not stored yet
+        before = list(watch.edges)
+        await store.write(late)  # now they are, behind the watch's last look
+        await watch._advance(starts[9] + dt.timedelta(seconds=5))
+        await store.close()
+        return before, list(watch.edges)
+
+    before, after = asyncio.run(scenario())
+    assert before == starts[1:6]  # the first value is the baseline, not a change
+    assert after == starts[1:10]
