@@ -5,12 +5,12 @@ or percent deadband, and a heartbeat (report at least every N seconds even witho
 Quality changes are always reported; a bad reading never carries an old good value.
 
 The hot path is per reading: slots are found by plain strings, plain bindings (no deadband or
-heartbeat) decide inline, and samples come out as lists per field (`SampleLists`), since building a
-frozen Sample object per reading would cost more than all the rest. Readings that come as batches
-(`Readings` of `ReadingBatch`: one time and quality for many signals) are mapped without a Reading
-object per signal, with the same decisions per signal. A batch layout that comes again and again (a
-Modbus block) whose bindings are all plain keeps its signals' state as one `_Block` and is decided with
-C-level list operations: about a tenth of the cost of deciding slot by slot.
+heartbeat) are decided without the deadband logic, and samples come out as lists per field
+(`SampleLists`), since building a frozen Sample object per reading would cost more than all the rest.
+Readings that come as batches (`Readings` of `ReadingBatch`: one time and quality for many signals) are
+mapped without a Reading object per signal, with the same decisions per signal. A batch layout that
+comes again and again (a Modbus block) whose bindings are all plain keeps its signals' state as one
+`_Block` and is decided with C-level list operations: under half the cost of deciding slot by slot.
 
 For a plain binding, a reading no newer than the last one taken (reported, or equal to it) is a repeat
 or late and is dropped; a binding with a deadband or heartbeat compares with its last report.
