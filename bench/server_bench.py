@@ -751,6 +751,19 @@ def measure_case(server: Server, wrk: Wrk, case: Case, connections: Sequence[int
     return outcomes
 
 
+def ratio(mine: Outcome, theirs: Outcome | None) -> float | None:
+    """TwinEdge's req/s over BaSyx's for one case and connection count; None where either did not run it."""
+    if theirs is None or mine.result is None or theirs.result is None or not theirs.result.rps:
+        return None
+    return mine.result.rps / theirs.result.rps
+
+
+def median_round(ratios: Sequence[float | None]) -> int:
+    """The index of the round with the median ratio (the last round if none has one)."""
+    known = sorted((r, k) for k, r in enumerate(ratios) if r is not None)
+    return known[(len(known) - 1) // 2][1] if known else len(ratios) - 1
+
+
 def decode_sent(value: Any) -> tuple[int, int, int, int] | None:
     """(run id, wrk thread, request counter, slot) from a value the Lua script sent, else None."""
     try:
@@ -1215,6 +1228,9 @@ def print_cases(report: dict[str, Any], cases: list[Case], connections: Sequence
                 if runtime != primary and mine.result is not None and base is not None and base.rps:
                     line += f" ({mine.result.rps / base.rps:.2f}x {primary})"
                 print(line)
+        for conns, ratios in report.get("rounds", {}).get(case.key, {}).items():
+            shown = ", ".join("-" if r is None else f"{r:.1f}x" for r in ratios)
+            print(f"{'  rounds':<30} {conns:>4} | {shown} (the median round is shown)")
         if theirs is not None:
             for conns in connections:
                 other = theirs[case.key][conns]
@@ -1347,11 +1363,27 @@ def run_load(args: argparse.Namespace, workdir: Path, wrk: Wrk, data: Data, case
     if basyx is not None:
         report["_basyx"] = {}
     for case in cases:
-        for runtime, (server, _before) in ours.items():
-            report["_runtimes"][runtime][case.key] = measure_case(server, wrk, case, connections,
-                                                                  allow_equivalent=False)
+        # Reads are measured `--rounds` times, TwinEdge and BaSyx in turn; writes once (the durability checks
+        # look at the last run's values).
+        rounds = []
+        for k in range(args.rounds if basyx is not None and not case.write else 1):
+            if args.rounds > 1 and basyx is not None and not case.write:
+                progress(f"  {case.key}: round {k + 1} of {args.rounds}")
+            mine = {runtime: measure_case(server, wrk, case, connections, allow_equivalent=False)
+                    for runtime, (server, _before) in ours.items()}
+            theirs = measure_case(basyx, wrk, case, connections, allow_equivalent=True) if basyx is not None else None
+            rounds.append((mine, theirs))
+        chosen = {conns: median_round([ratio(mine[args.runtimes[0]][conns], theirs[conns] if theirs else None)
+                                       for mine, theirs in rounds]) for conns in connections}
+        for runtime in ours:
+            report["_runtimes"][runtime][case.key] = {conns: rounds[k][0][runtime][conns]
+                                                      for conns, k in chosen.items()}
         if basyx is not None:
-            report["_basyx"][case.key] = measure_case(basyx, wrk, case, connections, allow_equivalent=True)
+            report["_basyx"][case.key] = {conns: (rounds[k][1] or {})[conns] for conns, k in chosen.items()}
+        if len(rounds) > 1:
+            report.setdefault("rounds", {})[case.key] = {
+                conns: [ratio(mine[args.runtimes[0]][conns], theirs[conns] if theirs else None)
+                        for mine, theirs in rounds] for conns in connections}
     if basyx is not None:
         report["basyx"]["rss_after_cases"] = basyx.rss()
         basyx.stop()
@@ -1409,6 +1441,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="comma-separated HTTP servers to run TwinEdge on (twinedge server --runtime), the "
                              "first also for the fsync writes and the goals; granian is skipped when not installed")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each read case this many times, TwinEdge and BaSyx in turn, and show the "
+                             "round with the median ratio (this VM's speed drifts between runs)")
     parser.add_argument("--pin", choices=PIN_MODES, default="none",
                         help="CPU affinity (default none: what a server gets on a machine): 'shared' puts the "
                              "servers and wrk on the first CPU, 'split' the servers on the first CPU and wrk on "
@@ -1432,6 +1467,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--connections: expected numbers such as 1,16")
     if not args.connection_counts or min(args.connection_counts) < 1:
         parser.error("--connections: expected positive numbers")
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
     if args.duration <= 0 or args.warmup < 0:
         parser.error("--duration must be positive, --warmup positive or 0")
     if args.scale_only and args.scale < 100:
