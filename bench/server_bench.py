@@ -1373,17 +1373,16 @@ def run_load(args: argparse.Namespace, workdir: Path, wrk: Wrk, data: Data, case
                     for runtime, (server, _before) in ours.items()}
             theirs = measure_case(basyx, wrk, case, connections, allow_equivalent=True) if basyx is not None else None
             rounds.append((mine, theirs))
-        chosen = {conns: median_round([ratio(mine[args.runtimes[0]][conns], theirs[conns] if theirs else None)
-                                       for mine, theirs in rounds]) for conns in connections}
+        ratios = {conns: [ratio(mine[args.runtimes[0]][conns], theirs[conns] if theirs else None)
+                          for mine, theirs in rounds] for conns in connections}
+        chosen = {conns: median_round(each) for conns, each in ratios.items()}
         for runtime in ours:
             report["_runtimes"][runtime][case.key] = {conns: rounds[k][0][runtime][conns]
                                                       for conns, k in chosen.items()}
         if basyx is not None:
             report["_basyx"][case.key] = {conns: (rounds[k][1] or {})[conns] for conns, k in chosen.items()}
         if len(rounds) > 1:
-            report.setdefault("rounds", {})[case.key] = {
-                conns: [ratio(mine[args.runtimes[0]][conns], theirs[conns] if theirs else None)
-                        for mine, theirs in rounds] for conns in connections}
+            report.setdefault("rounds", {})[case.key] = ratios
     if basyx is not None:
         report["basyx"]["rss_after_cases"] = basyx.rss()
         basyx.stop()
