@@ -175,6 +175,53 @@ def test_group_commit_keeps_each_write_atomic(tmp_path: Path, durability: str) -
     asyncio.run(main())
 
 
+def test_fsync_writes_that_arrive_during_a_commit_form_the_next_transaction(tmp_path: Path) -> None:
+    """With durability fsync the COMMIT runs on a thread: writes submitted while it is in flight wait and are
+    committed next, each still atomic; one whose caller gave up before it ran is not made; close() commits
+    what is still waiting."""
+    path = tmp_path / "twins.db"
+
+    async def main() -> None:
+        storage = SqliteStorage(path, durability="fsync")
+        await storage.open()
+        try:
+            sid = ALL_KINDS["id"]
+            await storage.create(Kind.SUBMODEL, sid, dumps(ALL_KINDS), index_of(Kind.SUBMODEL, ALL_KINDS))
+            writer = storage._writer
+            assert writer is not None
+            first = asyncio.ensure_future(storage.update(Kind.SUBMODEL, sid, change_temperature(1.5)))
+            await asyncio.sleep(0)  # first's write runs and opens the transaction
+            await asyncio.sleep(0)  # its commit goes to the thread; done is only seen on a later loop turn
+            assert writer._inflight is not None
+            later = [asyncio.ensure_future(storage.update(Kind.SUBMODEL, sid, change_temperature(v)))
+                     for v in (2.5, "hot", 3.5)]
+            given_up = asyncio.ensure_future(storage.update(Kind.SUBMODEL, sid, change_temperature(9.5)))
+            await asyncio.sleep(0)
+            assert len(writer._queued) == 4
+            given_up.cancel()
+            assert isinstance(await first, bytes)
+            results = await asyncio.gather(*later, return_exceptions=True)
+            assert isinstance(results[0], bytes) and isinstance(results[2], bytes)
+            assert isinstance(results[1], ApiError) and results[1].status == 400
+            with pytest.raises(asyncio.CancelledError):
+                await given_up
+            assert stored_temperature(path) == "3.5"
+            # queued at close: committed before close returns
+            await storage.update(Kind.SUBMODEL, sid, change_temperature(4.5))
+            pending = asyncio.ensure_future(storage.update(Kind.SUBMODEL, sid, change_temperature(5.5)))
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            queued = asyncio.ensure_future(storage.update(Kind.SUBMODEL, sid, change_temperature(6.5)))
+            await asyncio.sleep(0)
+            assert writer._queued
+        finally:
+            await storage.close()
+        assert isinstance(pending.result(), bytes) and isinstance(queued.result(), bytes)
+        assert stored_temperature(path) == "6.5"
+
+    asyncio.run(main())
+
+
 @pytest.mark.parametrize("durability", ["normal", "fsync"])
 def test_a_locked_database_fails_the_write_and_stores_nothing(tmp_path: Path, durability: str) -> None:
     """Another connection holds the write lock past the busy timeout: the write reports the error, nothing
