@@ -306,3 +306,62 @@ def test_a_cancelled_write_leaves_the_store_usable(tmp_path: Path) -> None:
         await reopened.close()
 
     run(scenario())
+
+
+def _chunks_by_series(path: Path) -> dict[int, list[tuple[int, int, int, bytes]]]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT series, t0, t1, n, t FROM chunks ORDER BY series, t0").fetchall()
+    db.close()
+    out: dict[int, list[tuple[int, int, int, bytes]]] = {}
+    for series, *rest in rows:
+        out.setdefault(series, []).append(tuple(rest))  # type: ignore[arg-type]
+    return out
+
+
+def test_many_small_folds_are_compacted_into_big_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Folds of a few samples per series leave small chunks; once a series' new chunks hold COMPACT_SAMPLES they
+    are joined into one, at most COMPACT_SERIES series per fold. Every sample reads back as written (good floats
+    joined as bytes; integers, booleans, qualities and receive times through the columns), chunks stay sorted
+    and apart, and a rewrite over a joined chunk still wins."""
+    monkeypatch.setattr(sqlite_store, "FOLD_ROWS_PER_SERIES", 10)
+    monkeypatch.setattr(sqlite_store, "FOLD_MIN_ROWS", 1)
+    monkeypatch.setattr(sqlite_store, "COMPACT_SAMPLES", 50)
+    monkeypatch.setattr(sqlite_store, "COMPACT_SERIES", 1)
+    plain, flags, marked = (SeriesKey("urn:sm", name) for name in ("plain", "flags", "marked"))
+    path = tmp_path / "ts.db"
+
+    def batch(i: int) -> list[Sample]:
+        t = T0 + timedelta(seconds=i)
+        flag: Value = bool(i % 2) if i % 3 else i
+        quality = Quality.UNCERTAIN if i % 7 == 0 else Quality.GOOD
+        return [Sample(plain, t, 0.5 * i, Quality.GOOD, t), Sample(flags, t, flag),  # plain: as Modbus writes
+                Sample(marked, t, float(i), quality, t + timedelta(milliseconds=3))]
+
+    async def scenario() -> None:
+        store = await _open(path)
+        written = [batch(i) for i in range(300)]
+        for samples_now in written:
+            await store.write(samples_now)
+        await store.close()
+        chunks = _chunks_by_series(path)
+        assert len(chunks) == 3
+        for rows in chunks.values():
+            assert len(rows) < 12  # 30 folds of 10 samples each, joined by the fifty
+            assert max(n for _, _, n, _ in rows) >= 50
+            for (t0, t1, n, t), after in zip(rows, [*rows[1:], None], strict=True):
+                times = [int.from_bytes(t[k:k + 8], "little", signed=True) for k in range(0, len(t), 8)]
+                assert len(times) == n and times[0] == t0 and times[-1] == t1 and times == sorted(set(times))
+                assert after is None or after[0] > t1
+        store = await _open(path)
+        for k, key in enumerate((plain, flags, marked)):
+            points = await store.read(key, limit=1000)
+            assert [(p.time, p.value, type(p.value), p.quality) for p in points] == [
+                (b[k].time, b[k].value, type(b[k].value), b[k].quality) for b in written]
+        await store.write([Sample(plain, T0 + timedelta(seconds=i), -1.0) for i in range(20, 30)])
+        await store.close()
+        store = await _open(path)
+        values = [p.value for p in await store.read(plain, limit=1000)]
+        assert values == [0.5 * i for i in range(20)] + [-1.0] * 10 + [0.5 * i for i in range(30, 300)]
+        await store.close()
+
+    run(scenario())

@@ -74,6 +74,13 @@ FOLD_MIN_ROWS, FOLD_MAX_ROWS = 20_000, 500_000
 #: FOLD_IDLE seconds (a stream that stopped leaves nothing behind in `pending`).
 FOLD_SECONDS = 10.0
 FOLD_IDLE = 1.0
+#: Once a series' chunks written since its last compaction hold this many samples, they are joined into one:
+#: with many series a fold writes a few dozen samples per series, and a long read would walk (and page in)
+#: thousands of such chunks.
+COMPACT_SAMPLES = 4096
+#: Series compacted after one fold at most (the largest first): bounds the pause, and keeps up as long as a
+#: fold adds fewer than COMPACT_SAMPLES / COMPACT_SERIES_SHARE samples per series.
+COMPACT_SERIES, COMPACT_SERIES_SHARE = 64, 128
 #: Column encodings: little-endian whatever the machine, so a file moves between machines.
 _I8, _F8 = np.dtype("<i8"), np.dtype("<f8")
 _CHUNK_COLUMNS = "t, num, quality, received, kind, strings"
@@ -457,6 +464,19 @@ def _insert_chunk(db: sqlite3.Connection, series: int, cols: _Cols) -> None:
                (series, int(cols.t[0]), int(cols.t[-1]), len(cols), *cols.encode()))
 
 
+def _insert_joined(db: sqlite3.Connection, series: int, rows: Sequence[tuple[Any, ...]]) -> None:
+    """One chunk of consecutive chunks' rows (t0, t, num, quality, received, kind, strings). When all their
+    samples are good floats with no receive time of their own (the usual case), their bytes are joined as
+    they are."""
+    if any(row[3] is not None or row[4] is not None or row[5] is not None or row[6] for row in rows):
+        _insert_chunk(db, series, _concat([_Cols.decode(*row[1:]) for row in rows]))
+        return
+    t = b"".join(row[1] for row in rows)
+    db.execute(f"INSERT INTO chunks (series, t0, t1, n, {_CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, "
+               "NULL)", (series, rows[0][0], int.from_bytes(t[-8:], "little", signed=True), len(t) // 8, t,
+                         b"".join(row[2] for row in rows)))
+
+
 def _chunks_in(db: sqlite3.Connection, series: int, lo: int, hi: int) -> list[tuple[Any, ...]]:
     """Rows (t0, t, num, quality, received, kind, strings) of the series' chunks holding times in [lo, hi), oldest
     first: from the chunk that starts at or before `lo` (chunks of a series do not overlap), one index walk."""
@@ -542,6 +562,10 @@ class SqliteTimeSeries(TimeSeriesStore):
         #: By series id, the last time in its chunks (NO_TIME: none): a fold after it appends a chunk, one
         #: before it merges.
         self._ends: Array | None = None
+        #: By series id, the samples in its chunks written since its last compaction, and the first time of
+        #: those chunks (kept for this connection's own folds; started afresh when `_ends` is).
+        self._tail: Array | None = None
+        self._tail_from: Array | None = None
         #: `PRAGMA data_version` at the last fold: it changes when another connection commits.
         self._version: int | None = None
         #: Only a writer folds on close (a reader, e.g. the twin server, never writes the file).
@@ -597,7 +621,8 @@ class SqliteTimeSeries(TimeSeriesStore):
             db.close()
 
     def _fold(self, db: sqlite3.Connection) -> None:
-        """Every pending batch into chunks, in one transaction (in the store's thread)."""
+        """Every pending batch into chunks, in one transaction (in the store's thread), then the compaction
+        that is due, in a second one."""
         db.execute("BEGIN IMMEDIATE")
         try:
             rows = db.execute(f"SELECT id, {_PENDING.removeprefix('SELECT ')}").fetchall()
@@ -609,6 +634,32 @@ class SqliteTimeSeries(TimeSeriesStore):
             self._ends = None  # may hold chunks that were rolled back: read again
             raise
         self._unfolded = 0
+        self._compact(db)
+
+    def _compact(self, db: sqlite3.Connection) -> None:
+        """Join the chunks of the series whose tail of folded chunks reached COMPACT_SAMPLES into one chunk
+        each. A series' chunks from its tail's first time on are a run of its newest chunks (chunks of a series
+        do not overlap), so the joined chunk overlaps none either."""
+        tail, since = self._tail, self._tail_from
+        if tail is None or since is None:
+            return
+        due = np.flatnonzero(tail >= COMPACT_SAMPLES)
+        if not due.size:
+            return
+        due = due[np.argsort(-tail[due], kind="stable")][:max(COMPACT_SERIES, len(self._ids) // COMPACT_SERIES_SHARE)]
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for series, first in zip(due.tolist(), since[due].tolist(), strict=True):
+                rows = db.execute(f"SELECT t0, {_CHUNK_COLUMNS} FROM chunks WHERE series = ? AND t0 >= ? ORDER BY t0",
+                                  (series, first)).fetchall()
+                if len(rows) > 1:
+                    db.execute("DELETE FROM chunks WHERE series = ? AND t0 >= ?", (series, first))
+                    _insert_joined(db, series, rows)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        tail[due] = 0
 
     def _fold_rows(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         """Pending batches into chunks. The common case, samples after all of their series' chunks, is a few
@@ -618,9 +669,17 @@ class SqliteTimeSeries(TimeSeriesStore):
         if version != self._version:  # another connection wrote chunks since this one's last fold
             self._ends, self._version = None, version
         series, cols = _pending_cols([row[1:] for row in rows])
+        if self._ends is None:
+            self._tail = self._tail_from = None
         if self._ends is None or self._ends.size <= series.max():
             self._ends = _chunk_ends(db, int(series.max()))
         ends = self._ends
+        tail, since = self._tail, self._tail_from
+        if tail is None or since is None:
+            tail, since = np.zeros(ends.size, np.int64), np.zeros(ends.size, np.int64)
+        elif tail.size < ends.size:  # more series: the counts so far stay
+            tail, since = (np.r_[a, np.zeros(ends.size - a.size, np.int64)] for a in (tail, since))
+        self._tail, self._tail_from = tail, since
         order = np.lexsort((np.arange(series.size), cols.t, series))  # by series, time, then arrival
         by_series, by_time = series[order], cols.t[order]
         last = np.ones(series.size, dtype=bool)  # of equal (series, time) the last written wins
@@ -647,6 +706,9 @@ class SqliteTimeSeries(TimeSeriesStore):
             db.executemany("DELETE FROM chunks WHERE series = ? AND t0 = ?", [(ident, row[0]) for row in stored])
             _insert_chunk(db, ident, merged)
         ends[ids] = np.maximum(before, lasts)
+        appended, starting = ids[fresh], tail[ids[fresh]] == 0
+        since[appended[starting]] = firsts[fresh][starting]
+        tail[appended] += (stops - starts)[fresh]
         db.execute("DELETE FROM pending WHERE id <= ?", (rows[-1][0],))
 
     async def _settle(self) -> None:
