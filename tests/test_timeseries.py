@@ -320,13 +320,12 @@ def _chunks_by_series(path: Path) -> dict[int, list[tuple[int, int, int, bytes]]
 
 def test_many_small_folds_are_compacted_into_big_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Folds of a few samples per series leave small chunks; once a series' new chunks hold COMPACT_SAMPLES they
-    are joined into one, at most COMPACT_SERIES series per fold. Every sample reads back as written (good floats
-    joined as bytes; integers, booleans, qualities and receive times through the columns), chunks stay sorted
-    and apart, and a rewrite over a joined chunk still wins."""
+    are joined into one, about as many samples after a fold as it wrote (here one series). Every sample reads
+    back as written (good floats joined as bytes; integers, booleans, qualities and receive times through the
+    columns), chunks stay sorted and apart, and a rewrite over a joined chunk still wins."""
     monkeypatch.setattr(sqlite_store, "FOLD_ROWS_PER_SERIES", 10)
     monkeypatch.setattr(sqlite_store, "FOLD_MIN_ROWS", 1)
     monkeypatch.setattr(sqlite_store, "COMPACT_SAMPLES", 50)
-    monkeypatch.setattr(sqlite_store, "COMPACT_SERIES", 1)
     plain, flags, marked = (SeriesKey("urn:sm", name) for name in ("plain", "flags", "marked"))
     path = tmp_path / "ts.db"
 
