@@ -444,6 +444,19 @@ SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(va
 FROM json_each(:index)"""
 
 
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction: committed at the end of the block, rolled back if it raises."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
 def _blob(values: Array, dtype: Any) -> memoryview:
     """The array's bytes in the stored encoding, without a copy where it is one already."""
     return np.ascontiguousarray(values, dtype).data.cast("B")
@@ -623,13 +636,11 @@ class SqliteTimeSeries(TimeSeriesStore):
     def _fold(self, db: sqlite3.Connection) -> None:
         """Every pending batch into chunks, in one transaction (in the store's thread), then the compaction
         that is due, in a second one."""
-        db.execute("BEGIN IMMEDIATE")
         try:
-            rows = db.execute(f"SELECT id, {_PENDING.removeprefix('SELECT ')}").fetchall()
-            folded = self._fold_rows(db, rows) if rows else 0
-            db.execute("COMMIT")
+            with _transaction(db):
+                rows = db.execute(f"SELECT id, {_PENDING.removeprefix('SELECT ')}").fetchall()
+                folded = self._fold_rows(db, rows) if rows else 0
         except BaseException:
-            db.execute("ROLLBACK")
             self._ends = None  # may hold chunks that were rolled back: read again
             raise
         self._unfolded = 0
@@ -647,18 +658,13 @@ class SqliteTimeSeries(TimeSeriesStore):
             return
         due = due[np.argsort(-tail[due], kind="stable")]
         due = due[:int(np.searchsorted(np.cumsum(tail[due]), budget)) + 1]
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(db):
             for series, first in zip(due.tolist(), since[due].tolist(), strict=True):
                 rows = db.execute(f"SELECT t0, {_CHUNK_COLUMNS} FROM chunks WHERE series = ? AND t0 >= ? ORDER BY t0",
                                   (series, first)).fetchall()
                 if len(rows) > 1:
                     db.execute("DELETE FROM chunks WHERE series = ? AND t0 >= ?", (series, first))
                     _insert_joined(db, series, rows)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         tail[due] = 0
 
     def _fold_rows(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
@@ -932,8 +938,7 @@ class SqliteTimeSeries(TimeSeriesStore):
     def _delete_before(self, db: sqlite3.Connection, moment: int) -> int:
         if self._unfolded or db.execute("SELECT 1 FROM pending LIMIT 1").fetchone():
             self._fold(db)
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(db):
             # Per series, a range of its index (not a scan of every chunk): the whole chunks before, then the
             # ones that straddle the moment.
             where = "series IN (SELECT id FROM series) AND t0 < :m"
@@ -947,8 +952,4 @@ class SqliteTimeSeries(TimeSeriesStore):
                 count += len(cols) - len(kept)
                 db.execute("DELETE FROM chunks WHERE series = ? AND t0 = ?", (series, t0))
                 _insert_chunk(db, series, kept)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return count
