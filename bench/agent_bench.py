@@ -190,8 +190,10 @@ def thread_cpu() -> dict[str, float]:
     return out
 
 
-def run_child(target: Callable[..., None], *args: Any, timeout: float = 300.0) -> Window:
-    """Run `target(*args, conn)` in a spawned process and return the Window it sends back."""
+def run_child(target: Callable[..., None], *args: Any, window: float) -> Window:
+    """Run `target(*args, conn)` in a spawned process and return the Window it sends back; `window` is its
+    warm-up plus measured seconds, and it gets five minutes beyond that to start and report."""
+    timeout = window + 300.0
     parent, child = SPAWN.Pipe(duplex=False)
     proc = SPAWN.Process(target=target, args=(*args, child), daemon=True)
     proc.start()
@@ -756,9 +758,9 @@ def bench_modbus(args: argparse.Namespace, folder: Path) -> Result:
         log(f"modbus: {len(ports)} pymodbus servers x {layout.connections} connections, {layout.tags} float32 tags")
         raw, raw_peers, agent, agent_peers, ratios = paired(
             group, "modbus", args.rounds, "raw pymodbus read loop",
-            lambda: run_child(modbus_raw, layout, args.warmup, args.duration),
+            lambda: run_child(modbus_raw, layout, args.warmup, args.duration, window=args.warmup + args.duration),
             lambda k: run_child(agent_worker, modbus_config(layout, args.modbus_poll, round_folder(folder, k)),
-                                args.warmup, args.duration, False, args.profile))
+                                args.warmup, args.duration, False, args.profile, window=args.warmup + args.duration))
     readings = agent.extra["readings"] / agent.seconds
     per_core = agent.extra["readings"] / agent.cpu_seconds if agent.cpu_seconds else 0.0
     result = Result("modbus", "tags/s", f"{len(ports)} servers x {layout.connections} connections, "
@@ -788,11 +790,12 @@ def bench_opcua(args: argparse.Namespace, folder: Path) -> Result:
             wait_port(port, 60)
         log(f"opcua: {len(ports)} asyncua servers, {layout.tags} Double variables at {layout.hz:g} Hz")
         log("opcua: raw asyncua subscription ...")
-        raw, raw_peers = _timed(group, lambda: run_child(opcua_raw, layout, args.warmup + 1, args.duration))
+        raw, raw_peers = _timed(group, lambda: run_child(opcua_raw, layout, args.warmup + 1, args.duration,
+                                                           window=args.warmup + 1 + args.duration))
         log("opcua: agent ...")
         config = opcua_config(layout, folder)
         agent, agent_peers = _timed(group, lambda: run_child(agent_worker, config, args.warmup + 1, args.duration,
-                                                            True, args.profile))
+                                                            True, args.profile, window=args.warmup + 1 + args.duration))
     series, samples, lost = store_gaps(folder / "timeseries.db")
     agent.extra |= {"series": series, "stored": samples, "lost": lost}
     offered = layout.tags * layout.hz
@@ -822,10 +825,10 @@ def bench_mqtt(args: argparse.Namespace, folder: Path) -> Result:
             f"{args.mqtt_publishers * args.mqtt_devices} topics")
         raw, raw_peers, agent, agent_peers, ratios = paired(
             group, "mqtt", args.rounds, "raw paho consumer",
-            lambda: run_child(mqtt_raw, broker.port, args.warmup, args.duration),
+            lambda: run_child(mqtt_raw, broker.port, args.warmup, args.duration, window=args.warmup + args.duration),
             lambda k: run_child(agent_worker, mqtt_config(broker.port, args.mqtt_publishers, args.mqtt_devices,
                                                           round_folder(folder, k)),
-                                args.warmup, args.duration, False, args.profile))
+                                args.warmup, args.duration, False, args.profile, window=args.warmup + args.duration))
         group.procs.remove(broker._proc)
     result = Result("mqtt", "msg/s", f"QoS 0, {args.mqtt_rate:,.0f} msg/s offered, JSON {{\"v\": n}}, "
                     f"{args.mqtt_publishers * args.mqtt_devices} topics", raw, agent, raw_peers, agent_peers, [],
