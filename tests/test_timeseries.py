@@ -320,12 +320,14 @@ def _chunks_by_series(path: Path) -> dict[int, list[tuple[int, int, int, bytes]]
 
 def test_many_small_folds_are_compacted_into_big_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Folds of a few samples per series leave small chunks; once a series' new chunks hold COMPACT_SAMPLES they
-    are joined into one, about as many samples after a fold as it wrote (here one series). Every sample reads
+    are joined into one, about COMPACT_BUDGET times the fold's samples after it (here one series). Every sample reads
     back as written (good floats joined as bytes; integers, booleans, qualities and receive times through the
     columns), chunks stay sorted and apart, and a rewrite over a joined chunk still wins."""
     monkeypatch.setattr(sqlite_store, "FOLD_ROWS_PER_SERIES", 10)
     monkeypatch.setattr(sqlite_store, "FOLD_MIN_ROWS", 1)
     monkeypatch.setattr(sqlite_store, "COMPACT_SAMPLES", 50)
+    monkeypatch.setattr(sqlite_store, "COMPACT_BUDGET", 1)
+    monkeypatch.setattr(sqlite_store, "COMPACT_BUSY_SHARE", float("inf"))  # back-to-back test writes look busy
     plain, flags, marked = (SeriesKey("urn:sm", name) for name in ("plain", "flags", "marked"))
     path = tmp_path / "ts.db"
 
@@ -364,3 +366,24 @@ def test_many_small_folds_are_compacted_into_big_chunks(tmp_path: Path, monkeypa
         await store.close()
 
     run(scenario())
+
+
+def test_a_store_busy_with_its_stream_does_not_compact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compaction waits while folds take more than COMPACT_BUSY_SHARE of the time (writes wait for both)."""
+    monkeypatch.setattr(sqlite_store, "FOLD_ROWS_PER_SERIES", 10)
+    monkeypatch.setattr(sqlite_store, "FOLD_MIN_ROWS", 1)
+    monkeypatch.setattr(sqlite_store, "COMPACT_SAMPLES", 20)
+    path = tmp_path / "ts.db"
+
+    async def scenario(share: float) -> int:
+        monkeypatch.setattr(sqlite_store, "COMPACT_BUSY_SHARE", share)
+        path.unlink(missing_ok=True)
+        store = await _open(path)
+        for i in range(200):
+            moment = T0 + timedelta(seconds=i)
+            await store.write([Sample(KEY, moment, float(i), Quality.GOOD, moment)])
+        await store.close()
+        return len(_chunks_by_series(path)[1])
+
+    assert asyncio.run(scenario(0.0)) == 20  # never idle enough: a chunk per fold of 10
+    assert asyncio.run(scenario(float("inf"))) == 10  # every two folds joined

@@ -78,9 +78,13 @@ FOLD_IDLE = 1.0
 #: with many series a fold writes a few dozen samples per series, and a long read would walk (and page in)
 #: thousands of such chunks.
 COMPACT_SAMPLES = 4096
-#: After a fold, series are compacted (the largest tails first) until they hold as many samples as the fold
-#: wrote: joining costs about 0.6 us per sample, so this bounds it to about 60 % of the fold's own work (and
-#: the pause), and in a steady stream it keeps up, every sample being joined once.
+#: After a fold, series are compacted (the largest tails first) until they hold twice as many samples as the
+#: fold wrote (joining costs about 0.6 us per sample against about 1 us to fold it) ...
+COMPACT_BUDGET = 2
+#: ... but only while folds and compactions took less than this share of the time since the previous fold:
+#: writes wait for both, so under a stream that saturates the store its time goes to the stream, and old chunks
+#: are joined once there is slack (skipping up to half of the folds, it still keeps up).
+COMPACT_BUSY_SHARE = 0.25
 #: Column encodings: little-endian whatever the machine, so a file moves between machines.
 _I8, _F8 = np.dtype("<i8"), np.dtype("<f8")
 _CHUNK_COLUMNS = "t, num, quality, received, kind, strings"
@@ -584,6 +588,9 @@ class SqliteTimeSeries(TimeSeriesStore):
         #: Only a writer folds on close (a reader, e.g. the twin server, never writes the file).
         self._wrote = False
         self._idle: asyncio.TimerHandle | None = None
+        #: Monotonic start of the last fold, and the seconds the compaction after it took.
+        self._fold_started = 0.0
+        self._compacting = 0.0
 
     async def open(self) -> None:
         if self._path != ":memory:":
@@ -636,6 +643,8 @@ class SqliteTimeSeries(TimeSeriesStore):
     def _fold(self, db: sqlite3.Connection) -> None:
         """Every pending batch into chunks, in one transaction (in the store's thread), then the compaction
         that is due, in a second one."""
+        started = time.monotonic()
+        since_last, self._fold_started = started - self._fold_started, started
         try:
             with _transaction(db):
                 rows = db.execute(f"SELECT id, {_PENDING.removeprefix('SELECT ')}").fetchall()
@@ -644,7 +653,12 @@ class SqliteTimeSeries(TimeSeriesStore):
             self._ends = None  # may hold chunks that were rolled back: read again
             raise
         self._unfolded = 0
-        self._compact(db, folded)
+        folded_at = time.monotonic()
+        busy, self._compacting = folded_at - started + self._compacting, 0.0
+        if busy < COMPACT_BUSY_SHARE * since_last:
+            with contextlib.suppress(sqlite3.Error):  # the fold is committed; a failed compaction is retried later
+                self._compact(db, COMPACT_BUDGET * folded)
+            self._compacting = time.monotonic() - folded_at
 
     def _compact(self, db: sqlite3.Connection, budget: int) -> None:
         """Join the chunks of the series whose tail of folded chunks reached COMPACT_SAMPLES into one chunk

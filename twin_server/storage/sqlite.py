@@ -209,8 +209,13 @@ class _LoopWriter:
         self._deliver(waiting, done.result())
         queued, self._queued = self._queued, []
         for job, future in queued:
-            if not future.cancelled():  # a caller that gave up before its write ran: the write is not made
+            if future.cancelled():  # a caller that gave up before its write ran: the write is not made
+                continue
+            try:
                 self._run(job, future)
+            except Exception as exc:  # a savepoint statement failed: this caller hears it, the rest go on
+                if not future.done():
+                    future.set_exception(StorageError(f"SQLite storage failed: {exc}"))
 
     @staticmethod
     def _deliver(waiting: list[tuple[asyncio.Future[Any], Any]], error: StorageError | None) -> None:
